@@ -1,0 +1,1 @@
+//! nsq-diskqueue: a segmented on-disk FIFO queue (work in progress).

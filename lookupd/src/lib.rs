@@ -1,0 +1,1 @@
+//! nsqlookupd library (work in progress).

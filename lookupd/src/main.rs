@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("nsqlookupd: not built yet");
+    std::process::exit(1);
+}

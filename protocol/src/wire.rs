@@ -172,20 +172,55 @@ pub fn mpub_body(
     }))
 }
 
-/// Parses a decimal count the way nsqd's `strconv.ParseUint`/`ParseInt` do: ASCII digits
-/// only, no sign, no spaces. Returns `None` on anything else or on overflow.
-pub fn parse_decimal(raw: &[u8]) -> Option<u64> {
-    if raw.is_empty() {
-        return None;
-    }
+/// Parses a decimal the way nsqd's `protocol.ByteToBase10` does: ASCII digits only (no
+/// sign, no spaces); the empty string is 0 and overflow wraps, as in Go.
+pub fn parse_base10(raw: &[u8]) -> Option<u64> {
     let mut n: u64 = 0;
     for &b in raw {
         if !b.is_ascii_digit() {
             return None;
         }
-        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        n = n.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
     }
     Some(n)
+}
+
+/// Quotes a string the way Go's `%q` does for the names nsqd echoes in errors.
+pub fn go_quote(raw: &[u8]) -> String {
+    let mut out = String::with_capacity(raw.len() + 2);
+    out.push('"');
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{7}' => out.push_str("\\a"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                '\u{b}' => out.push_str("\\v"),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                    out.push_str(&format!("\\x{:02x}", c as u32))
+                }
+                c if c.is_control() => {
+                    let n = c as u32;
+                    if n <= 0xffff {
+                        out.push_str(&format!("\\u{n:04x}"))
+                    } else {
+                        out.push_str(&format!("\\U{n:08x}"))
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -270,10 +305,18 @@ mod tests {
     }
 
     #[test]
-    fn decimals() {
-        assert_eq!(parse_decimal(b"2500"), Some(2500));
-        assert_eq!(parse_decimal(b"-1"), None);
-        assert_eq!(parse_decimal(b""), None);
-        assert_eq!(parse_decimal(b"99999999999999999999999"), None);
+    fn base10_like_go() {
+        assert_eq!(parse_base10(b"2500"), Some(2500));
+        assert_eq!(parse_base10(b"-1"), None);
+        assert_eq!(parse_base10(b" 1"), None);
+        assert_eq!(parse_base10(b""), Some(0));
+        assert_eq!(parse_base10(b"18446744073709551616"), Some(0));
+    }
+
+    #[test]
+    fn quotes_like_go() {
+        assert_eq!(go_quote(b"abc"), "\"abc\"");
+        assert_eq!(go_quote(b"a b\"c\\"), "\"a b\\\"c\\\\\"");
+        assert_eq!(go_quote(b"\n\x01\xff"), "\"\\n\\x01\\xff\"");
     }
 }

@@ -1,0 +1,259 @@
+//! The node: its topics, its clients, health, and the registry events lookupd peers
+//! follow. Topics and channels do not point back here; the node orchestrates anything
+//! that spans them (ephemeral clean-up, deletion, shutdown).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::broadcast;
+
+use crate::channel::Channel;
+use crate::client::ClientShared;
+use crate::guid::IdGenerator;
+use crate::options::Options;
+use crate::queue::{MessageQueue, Overflow};
+use crate::topic::Topic;
+
+/// A change lookupd peers must hear about (REGISTER / UNREGISTER).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryEvent {
+    TopicCreated(String),
+    TopicDeleted(String),
+    ChannelCreated(String, String),
+    ChannelDeleted(String, String),
+}
+
+/// Why a topic or channel operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    #[error("TOPIC_NOT_FOUND")]
+    TopicNotFound,
+    #[error("CHANNEL_NOT_FOUND")]
+    ChannelNotFound,
+    #[error("{0}")]
+    Storage(String),
+}
+
+pub struct Nsqd {
+    pub opts: Arc<Options>,
+    pub ids: IdGenerator,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
+    next_client_id: AtomicU64,
+    /// Unix seconds.
+    pub start_time: i64,
+    health: Mutex<Option<String>>,
+    events: broadcast::Sender<RegistryEvent>,
+}
+
+impl Nsqd {
+    pub fn new(opts: Options) -> Nsqd {
+        let ids = IdGenerator::new(opts.effective_node_id());
+        Nsqd {
+            opts: Arc::new(opts),
+            ids,
+            topics: RwLock::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
+            next_client_id: AtomicU64::new(1),
+            start_time: crate::message::now_ns() / 1_000_000_000,
+            health: Mutex::new(None),
+            events: broadcast::channel(4096).0,
+        }
+    }
+
+    /// Registry changes, for lookupd peers.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<RegistryEvent> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, e: RegistryEvent) {
+        let _ = self.events.send(e);
+    }
+
+    /// A queue for a topic (`name`) or channel (`topic:channel`).
+    pub fn make_queue(&self, disk_name: &str, ephemeral: bool) -> MessageQueue {
+        let mem = self.opts.mem_queue_size.max(0) as usize;
+        if ephemeral {
+            return MessageQueue::new(mem, Overflow::Discard);
+        }
+        let opts = nsq_diskqueue::Options {
+            max_bytes_per_file: self.opts.max_bytes_per_file,
+            min_msg_size: nsq_protocol::message::MESSAGE_HEADER_LEN as i32,
+            max_msg_size: (self.opts.max_msg_size as i32)
+                .saturating_add(nsq_protocol::message::MESSAGE_HEADER_LEN as i32),
+            sync_every: self.opts.sync_every,
+            sync_timeout: self.opts.sync_timeout,
+        };
+        let overflow =
+            match nsq_diskqueue::DiskQueue::open(disk_name, &self.opts.effective_data_path(), opts)
+            {
+                Ok(dq) => Overflow::Disk(Box::new(dq)),
+                Err(e) => {
+                    let reason = format!("disk queue {disk_name} unavailable: {e}");
+                    tracing::error!("{reason}");
+                    self.set_health(Some(reason.clone()));
+                    Overflow::Unavailable(reason)
+                }
+            };
+        MessageQueue::new(mem, overflow)
+    }
+
+    /// The topic, created if missing.
+    pub fn get_or_create_topic(&self, name: &str) -> Arc<Topic> {
+        if let Some(t) = self.topics.read().get(name) {
+            return t.clone();
+        }
+        let mut topics = self.topics.write();
+        if let Some(t) = topics.get(name) {
+            return t.clone();
+        }
+        let topic = Arc::new(Topic::new(
+            name,
+            self.make_queue(name, nsq_protocol::names::is_ephemeral(name)),
+        ));
+        topics.insert(name.to_string(), topic.clone());
+        drop(topics);
+        tracing::info!(topic = %name, "TOPIC: created");
+        self.emit(RegistryEvent::TopicCreated(name.to_string()));
+        topic
+    }
+
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().get(name).cloned()
+    }
+
+    /// All topics, sorted by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        let mut v: Vec<_> = self.topics.read().values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// The channel, created if missing.
+    pub fn get_or_create_channel(&self, topic: &Arc<Topic>, name: &str) -> Arc<Channel> {
+        let disk_name = format!("{}:{}", topic.name, name);
+        let ephemeral = nsq_protocol::names::is_ephemeral(name);
+        let (ch, created) =
+            topic.get_or_create_channel(name, || self.make_queue(&disk_name, ephemeral));
+        if created {
+            tracing::info!(topic = %topic.name, channel = %name, "CHANNEL: created");
+            self.emit(RegistryEvent::ChannelCreated(
+                topic.name.clone(),
+                name.to_string(),
+            ));
+        }
+        ch
+    }
+
+    /// Deletes a topic: its channels (consumers disconnected) and all stored data.
+    pub fn delete_topic(&self, name: &str) -> Result<(), NodeError> {
+        let topic = self
+            .topics
+            .write()
+            .remove(name)
+            .ok_or(NodeError::TopicNotFound)?;
+        topic.mark_deleted();
+        let mut first_err = None;
+        for ch in topic.channels() {
+            if topic.remove_channel(&ch.name).is_some() {
+                if let Err(e) = self.retire_channel(&ch) {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Err(e) = topic.delete_storage(MessageQueue::new(0, Overflow::Discard)) {
+            first_err.get_or_insert(NodeError::Storage(e.to_string()));
+        }
+        tracing::info!(topic = %name, "TOPIC: deleted");
+        self.emit(RegistryEvent::TopicDeleted(name.to_string()));
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Deletes one channel of a topic.
+    pub fn delete_channel(&self, topic_name: &str, channel: &str) -> Result<(), NodeError> {
+        let topic = self.topic(topic_name).ok_or(NodeError::TopicNotFound)?;
+        let (ch, remaining) = topic
+            .remove_channel(channel)
+            .ok_or(NodeError::ChannelNotFound)?;
+        let result = self.retire_channel(&ch);
+        if remaining == 0 && topic.ephemeral {
+            let _ = self.delete_topic(topic_name);
+        }
+        result
+    }
+
+    fn retire_channel(&self, ch: &Arc<Channel>) -> Result<(), NodeError> {
+        ch.mark_deleted();
+        let r = ch
+            .delete_storage(MessageQueue::new(0, Overflow::Discard))
+            .map_err(|e| NodeError::Storage(e.to_string()));
+        tracing::info!(topic = %ch.topic_name, channel = %ch.name, "CHANNEL: deleted");
+        self.emit(RegistryEvent::ChannelDeleted(
+            ch.topic_name.clone(),
+            ch.name.clone(),
+        ));
+        r
+    }
+
+    /// A consumer left its channel: an ephemeral channel with no consumers left goes.
+    pub fn remove_consumer(&self, ch: &Arc<Channel>, client_id: u64) {
+        let remaining = ch.remove_client(client_id);
+        if remaining == 0 && ch.ephemeral && !ch.is_deleted() {
+            let _ = self.delete_channel(&ch.topic_name, &ch.name);
+        }
+    }
+
+    /// Every channel of every topic.
+    pub fn all_channels(&self) -> Vec<Arc<Channel>> {
+        self.topics().iter().flat_map(|t| t.channels()).collect()
+    }
+
+    pub fn register_client(&self, remote: std::net::SocketAddr) -> Arc<ClientShared> {
+        let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let c = Arc::new(ClientShared::new(
+            id,
+            remote,
+            crate::message::now_ns() / 1_000_000_000,
+        ));
+        self.clients.lock().insert(id, c.clone());
+        c
+    }
+
+    pub fn unregister_client(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    pub fn clients(&self) -> Vec<Arc<ClientShared>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    /// `None` when healthy, else the last disk error.
+    pub fn health(&self) -> Option<String> {
+        self.health.lock().clone()
+    }
+
+    pub fn set_health(&self, err: Option<String>) {
+        let mut h = self.health.lock();
+        if h.is_some() != err.is_some() {
+            match &err {
+                Some(e) => tracing::error!(error = %e, "node unhealthy"),
+                None => tracing::info!("node healthy again"),
+            }
+        }
+        *h = err;
+    }
+
+    /// Records the outcome of a disk-touching operation in the node's health.
+    pub fn note_storage_result<T, E: std::fmt::Display>(&self, r: &Result<T, E>) {
+        match r {
+            Ok(_) => {
+                if self.health.lock().is_some() {
+                    self.set_health(None)
+                }
+            }
+            Err(e) => self.set_health(Some(e.to_string())),
+        }
+    }
+}

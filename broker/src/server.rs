@@ -1,0 +1,139 @@
+//! Listeners, the accept loop, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use nsq_protocol::frame::{put_frame, FrameType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::nsqd::Nsqd;
+use crate::options::Options;
+use crate::{protocol_v2, queue_scan};
+
+/// Why nsqd could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("failed to listen on TCP {addr}: {source}")]
+    Tcp {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A started nsqd: its node, its bound addresses, and the handle that stops it.
+pub struct RunningNsqd {
+    pub nsqd: Arc<Nsqd>,
+    pub tcp_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    accept_task: tokio::task::JoinHandle<()>,
+    scan_task: tokio::task::JoinHandle<()>,
+}
+
+/// How long shutdown waits for connections to finish after asking them to close.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+impl RunningNsqd {
+    /// Binds the listeners and starts serving.
+    pub async fn start(opts: Options) -> Result<RunningNsqd, StartError> {
+        let tcp = TcpListener::bind(&opts.tcp_address)
+            .await
+            .map_err(|source| StartError::Tcp {
+                addr: opts.tcp_address.clone(),
+                source,
+            })?;
+        let tcp_addr = tcp.local_addr().map_err(|source| StartError::Tcp {
+            addr: opts.tcp_address.clone(),
+            source,
+        })?;
+        let nsqd = Arc::new(Nsqd::new(opts));
+        let (stop, stop_rx) = watch::channel(false);
+        tracing::info!(address = %tcp_addr, "TCP: listening");
+        let accept_task = tokio::spawn(accept_loop(tcp, nsqd.clone(), stop_rx.clone()));
+        let scan_task = tokio::spawn(queue_scan::run(nsqd.clone(), stop_rx));
+        Ok(RunningNsqd {
+            nsqd,
+            tcp_addr,
+            stop,
+            accept_task,
+            scan_task,
+        })
+    }
+
+    /// Graceful shutdown: stop accepting, close every client, then persist queues.
+    pub async fn shutdown(self) {
+        tracing::info!("shutting down");
+        self.stop.send_replace(true);
+        let _ = self.accept_task.await;
+        let _ = self.scan_task.await;
+        crate::shutdown::persist(&self.nsqd);
+        tracing::info!("shutdown complete");
+    }
+}
+
+async fn accept_loop(listener: TcpListener, nsqd: Arc<Nsqd>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    backoff = Duration::from_millis(5);
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(handle_connection(stream, peer, nsqd.clone(), stop.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    for c in nsqd.clients() {
+        c.kill();
+    }
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    conns.abort_all();
+}
+
+async fn handle_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    nsqd: Arc<Nsqd>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut magic = [0u8; 4];
+    // nsqd applies no deadline while waiting for the magic; shutdown still interrupts.
+    let read = tokio::select! {
+        r = stream.read_exact(&mut magic) => r,
+        _ = stop.changed() => return,
+    };
+    if read.is_err() {
+        return;
+    }
+    if &magic != nsq_protocol::MAGIC_V2 {
+        tracing::error!(peer = %peer, magic = ?String::from_utf8_lossy(&magic), "bad protocol magic");
+        let mut out = BytesMut::new();
+        put_frame(&mut out, FrameType::Error, b"E_BAD_PROTOCOL");
+        let _ = stream.write_all(&out).await;
+        let _ = stream.shutdown().await;
+        return;
+    }
+    if *stop.borrow() {
+        return;
+    }
+    let (r, w) = stream.into_split();
+    protocol_v2::serve(nsqd, r, w, peer).await;
+}

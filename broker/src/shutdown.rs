@@ -1,0 +1,20 @@
+//! What a clean stop leaves on disk: every queued, in-flight and deferred message of
+//! every non-ephemeral channel and topic, ready to be delivered again after restart.
+
+use crate::nsqd::Nsqd;
+use crate::queue::{MessageQueue, Overflow};
+
+/// Writes all messages to the disk queues and closes them. Ephemeral contents are dropped.
+pub fn persist(nsqd: &Nsqd) {
+    for topic in nsqd.topics() {
+        for ch in topic.channels() {
+            if let Err(e) = ch.persist_and_close(MessageQueue::new(0, Overflow::Discard)) {
+                tracing::error!(topic = %topic.name, channel = %ch.name, error = %e,
+                    "failed to persist channel");
+            }
+        }
+        if let Err(e) = topic.persist_and_close(MessageQueue::new(0, Overflow::Discard)) {
+            tracing::error!(topic = %topic.name, error = %e, "failed to persist topic");
+        }
+    }
+}

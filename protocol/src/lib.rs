@@ -11,6 +11,7 @@ pub mod duration;
 pub mod error;
 pub mod frame;
 pub mod identify;
+pub mod lookup;
 pub mod message;
 pub mod names;
 pub mod wire;

@@ -92,7 +92,17 @@ async fn dispatch(
     let method = req.method().clone();
     let path = percent_decode_path(req.uri().path());
     let raw_query = req.uri().query();
-    let response = route(&state, &method, &path, raw_query);
+    // A handler bug answers 500, as nsqlookupd's panic handler does, instead of
+    // dropping the connection.
+    let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        route(&state, &method, &path, raw_query)
+    }))
+    .unwrap_or_else(|_| {
+        v1_error(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+        ))
+    });
     info!(
         "{} {} {} ({}) {:?}",
         response.status().as_u16(),
@@ -100,7 +110,7 @@ async fn dispatch(
         req.uri()
             .path_and_query()
             .map_or_else(|| req.uri().path(), |p| p.as_str()),
-        remote,
+        crate::server::canonical_addr(remote),
         start.elapsed()
     );
     response

@@ -32,6 +32,13 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let mut signals = match server::ShutdownSignal::install() {
+            Ok(signals) => signals,
+            Err(e) => {
+                logging::fatal(&prefix, &format!("failed to watch signals - {e}"));
+                return ExitCode::FAILURE;
+            }
+        };
         let server = match Server::bind(opts).await {
             Ok(server) => server,
             Err(e) => {
@@ -39,10 +46,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if let Err(e) = server::shutdown_signal().await {
-            logging::fatal(&prefix, &format!("failed to watch signals - {e}"));
-            return ExitCode::FAILURE;
-        }
+        signals.recv().await;
         if tokio::time::timeout(server::SHUTDOWN_GRACE, server.shutdown())
             .await
             .is_err()

@@ -263,9 +263,8 @@ impl RegistrationDb {
         sub_key: &str,
     ) -> Vec<Registration> {
         let map = self.map.read();
-        map.keys()
-            .filter(|r| r.matches(category, key, sub_key))
-            .cloned()
+        matching(&map, category, key, sub_key)
+            .map(|(reg, _)| reg.clone())
             .collect()
     }
 
@@ -307,10 +306,13 @@ impl RegistrationDb {
             at: Instant::now(),
             at_unix_nanos: unix_nanos_now(),
         };
-        for (reg, producers) in map.iter_mut() {
-            if !reg.matches(Category::Topic, topic, "") {
+        let regs: Vec<Registration> = matching(&map, Category::Topic, topic, "")
+            .map(|(reg, _)| reg.clone())
+            .collect();
+        for reg in &regs {
+            let Some(producers) = map.get_mut(reg) else {
                 continue;
-            }
+            };
             for (id, p) in producers.iter_mut() {
                 if !seen.insert(id.clone()) {
                     continue;
@@ -353,6 +355,28 @@ impl RegistrationDb {
     }
 }
 
+/// The entries matching `(category, key, sub_key)` in key order. A concrete key is found
+/// by a range scan from `(category, key, "")`; only a `*` key scans everything.
+fn matching<'a>(
+    map: &'a BTreeMap<Registration, ProducerMap>,
+    category: Category,
+    key: &'a str,
+    sub_key: &'a str,
+) -> Box<dyn Iterator<Item = (&'a Registration, &'a ProducerMap)> + 'a> {
+    if key == "*" {
+        return Box::new(
+            map.iter()
+                .filter(move |(r, _)| r.matches(category, key, sub_key)),
+        );
+    }
+    let start = Registration::new(category, key, "");
+    Box::new(
+        map.range(start..)
+            .take_while(move |(r, _)| r.category == category && r.key == key)
+            .filter(move |(r, _)| r.matches(category, key, sub_key)),
+    )
+}
+
 /// Wall-clock Unix nanoseconds (what nsqlookupd stores as `last_update`).
 pub fn unix_nanos_now() -> i64 {
     SystemTime::now()
@@ -390,6 +414,14 @@ mod tests {
             .collect();
         assert_eq!(topics, vec!["empty", "t"]);
         assert_eq!(db.find_registrations(Category::Channel, "t", "*").len(), 1);
+        // A neighbouring key is not matched by the range scan.
+        db.add_registration(Registration::channel("tt", "x"));
+        db.add_registration(Registration::channel("s", "y"));
+        assert_eq!(db.find_registrations(Category::Channel, "t", "*").len(), 1);
+        assert_eq!(db.find_registrations(Category::Channel, "t", "c").len(), 1);
+        assert_eq!(db.find_registrations(Category::Channel, "t", "x").len(), 0);
+        assert_eq!(db.find_registrations(Category::Channel, "*", "*").len(), 3);
+        assert_eq!(db.find_registrations(Category::Channel, "*", "x").len(), 1);
         assert_eq!(db.find_producers(Category::Topic, "*", "").len(), 1);
         assert_eq!(db.lookup_registrations("a:1").len(), 2);
         assert_eq!(

@@ -194,16 +194,31 @@ pub(crate) fn canonical_addr(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Waits for SIGINT or SIGTERM.
-pub async fn shutdown_signal() -> io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
+/// SIGINT/SIGTERM watchers. Create them before binding, so a signal sent as soon as the
+/// daemon reports it is listening is not fatal.
+#[derive(Debug)]
+pub struct ShutdownSignal {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    /// Installs the handlers (inside a runtime).
+    pub fn install() -> io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(ShutdownSignal {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
     }
-    Ok(())
+
+    /// Waits for either signal.
+    pub async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
 }
 
 /// How long the binary waits for a clean shutdown before giving up.

@@ -14,6 +14,7 @@ pub mod identify;
 pub mod lookup;
 pub mod message;
 pub mod names;
+pub mod stats;
 pub mod wire;
 
 pub use error::{ErrorCode, ProtocolError};

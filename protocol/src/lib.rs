@@ -14,7 +14,6 @@ pub mod identify;
 pub mod lookup;
 pub mod message;
 pub mod names;
-pub mod stats;
 pub mod wire;
 
 pub use error::{ErrorCode, ProtocolError};

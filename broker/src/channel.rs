@@ -2,7 +2,7 @@
 //! make delivery at-least-once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,7 @@ pub struct Channel {
     in_flight: Mutex<InFlightQueue>,
     deferred: Mutex<DeferredQueue>,
     consumers: Mutex<HashMap<u64, Arc<ClientShared>>>,
+    consumer_count: AtomicUsize,
     paused: AtomicBool,
     deleted: AtomicBool,
     pub counters: ChannelCounters,
@@ -51,6 +52,7 @@ impl Channel {
             in_flight: Mutex::new(InFlightQueue::default()),
             deferred: Mutex::new(DeferredQueue::default()),
             consumers: Mutex::new(HashMap::new()),
+            consumer_count: AtomicUsize::new(0),
             paused: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             counters: ChannelCounters::default(),
@@ -84,7 +86,7 @@ impl Channel {
         self.counters
             .message_count
             .fetch_add(msgs.len() as u64, Ordering::Relaxed);
-        self.available.notify_waiters();
+        self.available.notify_one();
         Ok(())
     }
 
@@ -102,13 +104,25 @@ impl Channel {
                 }
             }
         }
-        self.available.notify_waiters();
+        self.available.notify_one();
     }
 
-    /// Registers interest in new messages; enable it before looking at the queue so a
-    /// put between the look and the wait is not missed.
+    /// Wakes one waiting consumer when messages are queued (first come, first served,
+    /// like receivers of nsqd's Go channel). A woken consumer that takes only its share,
+    /// or cannot take anything, passes the wake-up on with [`pass_baton`](Self::pass_baton).
+    /// Enable the `Notified` before looking at the queue so a put in between is not missed.
     pub fn available(&self) -> &Notify {
         &self.available
+    }
+
+    /// How many consumers are subscribed.
+    pub fn consumer_count(&self) -> usize {
+        self.consumer_count.load(Ordering::Relaxed)
+    }
+
+    /// Hands a wake-up on to the next waiting consumer.
+    pub fn pass_baton(&self) {
+        self.available.notify_one();
     }
 
     /// Hands up to `max` queued messages to `client` and marks them in flight until
@@ -126,8 +140,13 @@ impl Channel {
             return 0;
         }
         let start = out.len();
+        let more_left;
         {
             let mut q = self.queue.lock();
+            // With several consumers, take a fair share so the others get some too.
+            let consumers = self.consumer_count.load(Ordering::Relaxed).max(1);
+            let share = (q.depth().max(0) as usize).div_ceil(consumers).max(1);
+            let max = max.min(share);
             while out.len() - start < max {
                 let Some(mut m) = q.pop() else { break };
                 if sample_rate > 0 && rand::random_range(0..100) > sample_rate {
@@ -136,6 +155,10 @@ impl Channel {
                 m.attempts = m.attempts.wrapping_add(1);
                 out.push(m);
             }
+            more_left = q.depth() > 0;
+        }
+        if more_left {
+            self.pass_baton();
         }
         let n = out.len() - start;
         if n == 0 {
@@ -221,6 +244,7 @@ impl Channel {
             ));
         }
         c.insert(client.id, client);
+        self.consumer_count.store(c.len(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -228,6 +252,7 @@ impl Channel {
     pub fn remove_client(&self, client_id: u64) -> usize {
         let mut c = self.consumers.lock();
         c.remove(&client_id);
+        self.consumer_count.store(c.len(), Ordering::Relaxed);
         c.len()
     }
 

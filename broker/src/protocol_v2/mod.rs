@@ -149,14 +149,14 @@ where
         let channel = session.channel.take();
         drop(session);
         let _ = pump.await;
-        if let Ending::AfterFatalError = ending {
-            linger(&mut reader).await;
-        }
         client.set_state(ClientState::Closing);
         if let Some(ch) = channel {
             nsqd.remove_consumer(&ch, client.id);
         }
         nsqd.unregister_client(client.id);
+        if let Ending::AfterFatalError = ending {
+            linger(&mut reader).await;
+        }
         tracing::debug!("connection closed");
     }
     .instrument(span)

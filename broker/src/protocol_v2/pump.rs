@@ -51,7 +51,7 @@ impl PumpSettings {
 
 enum Encoder {
     Plain,
-    Snappy(SnappyEncoder),
+    Snappy(Box<SnappyEncoder>),
     Deflate(DeflateEncoder),
 }
 
@@ -135,7 +135,10 @@ pub(super) async fn run(
         }
         if ready {
             match pump.deliver().await {
-                Ok(true) => continue,
+                // A sole consumer goes straight on; with several, queue up behind the
+                // others for the next wake-up so the channel is shared round-robin.
+                Ok(true) if channel.as_ref().is_some_and(|c| c.consumer_count() <= 1) => continue,
+                Ok(true) => {}
                 Ok(false) => {}
                 Err(()) => break Exit::WriteFailed,
             }
@@ -147,6 +150,7 @@ pub(super) async fn run(
                 _ => std::future::pending().await,
             }
         };
+        let mut woken_by_queue = false;
         tokio::select! {
             biased;
             _ = kill.changed() => break Exit::Killed,
@@ -159,7 +163,7 @@ pub(super) async fn run(
                 None => break Exit::ReaderGone,
             },
             _ = client.wake.notified() => {}
-            _ = wait_available => {}
+            _ = wait_available => woken_by_queue = true,
             _ = sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
                 if pump.flush().await.is_err() {
                     break Exit::WriteFailed;
@@ -171,6 +175,12 @@ pub(super) async fn run(
                     break Exit::WriteFailed;
                 }
                 heartbeat_at = next_heartbeat(&pump.settings);
+            }
+        }
+        // Woken for messages but no longer able to take them: wake someone else.
+        if woken_by_queue && !pump.ready() {
+            if let Some(ch) = &pump.channel {
+                ch.pass_baton();
             }
         }
     };
@@ -219,7 +229,7 @@ impl Pump {
                 self.flush().await.map_err(|_| Exit::WriteFailed)?;
                 let encoder = match compression {
                     Compression::None => None,
-                    Compression::Snappy => Some(Encoder::Snappy(SnappyEncoder::new())),
+                    Compression::Snappy => Some(Encoder::Snappy(Box::new(SnappyEncoder::new()))),
                     Compression::Deflate(level) => {
                         Some(Encoder::Deflate(DeflateEncoder::new(level)))
                     }

@@ -16,6 +16,7 @@ pub mod deferred;
 pub mod guid;
 pub mod in_flight;
 pub mod message;
+pub mod metadata;
 pub mod nsqd;
 pub mod options;
 pub mod protocol_v2;

@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 use crate::channel::Channel;
 use crate::client::ClientShared;
 use crate::guid::IdGenerator;
+use crate::metadata::{self, ChannelMeta, Metadata, TopicMeta};
 use crate::options::Options;
 use crate::queue::{MessageQueue, Overflow};
 use crate::topic::Topic;
@@ -46,6 +47,10 @@ pub struct Nsqd {
     pub start_time: i64,
     health: Mutex<Option<String>>,
     events: broadcast::Sender<RegistryEvent>,
+    /// Serialises `nsqd.dat` writes so the file always reflects the latest state.
+    metadata_lock: Mutex<()>,
+    /// While the node loads `nsqd.dat` it must not rewrite it half-built.
+    loading: std::sync::atomic::AtomicBool,
 }
 
 impl Nsqd {
@@ -60,6 +65,8 @@ impl Nsqd {
             start_time: crate::message::now_ns() / 1_000_000_000,
             health: Mutex::new(None),
             events: broadcast::channel(4096).0,
+            metadata_lock: Mutex::new(()),
+            loading: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -117,6 +124,9 @@ impl Nsqd {
         drop(topics);
         tracing::info!(topic = %name, "TOPIC: created");
         self.emit(RegistryEvent::TopicCreated(name.to_string()));
+        if !topic.ephemeral {
+            self.persist_metadata_logged();
+        }
         topic
     }
 
@@ -168,6 +178,9 @@ impl Nsqd {
         }
         tracing::info!(topic = %name, "TOPIC: deleted");
         self.emit(RegistryEvent::TopicDeleted(name.to_string()));
+        if !topic.ephemeral {
+            self.persist_metadata_logged();
+        }
         first_err.map_or(Ok(()), Err)
     }
 
@@ -180,6 +193,9 @@ impl Nsqd {
         let result = self.retire_channel(&ch);
         if remaining == 0 && topic.ephemeral {
             let _ = self.delete_topic(topic_name);
+        }
+        if !ch.ephemeral && !topic.ephemeral {
+            self.persist_metadata_logged();
         }
         result
     }
@@ -227,6 +243,109 @@ impl Nsqd {
 
     pub fn clients(&self) -> Vec<Arc<ClientShared>> {
         self.clients.lock().values().cloned().collect()
+    }
+
+    /// Pauses or unpauses a topic and records it in `nsqd.dat`.
+    pub fn set_topic_paused(&self, name: &str, paused: bool) -> Result<(), NodeError> {
+        let topic = self.topic(name).ok_or(NodeError::TopicNotFound)?;
+        topic.set_paused(paused);
+        self.persist_metadata().map_err(NodeError::Storage)
+    }
+
+    /// Pauses or unpauses a channel and records it in `nsqd.dat`.
+    pub fn set_channel_paused(
+        &self,
+        topic_name: &str,
+        channel: &str,
+        paused: bool,
+    ) -> Result<(), NodeError> {
+        let topic = self.topic(topic_name).ok_or(NodeError::TopicNotFound)?;
+        let ch = topic.channel(channel).ok_or(NodeError::ChannelNotFound)?;
+        ch.set_paused(paused);
+        self.persist_metadata().map_err(NodeError::Storage)
+    }
+
+    /// The current topics and channels in `nsqd.dat` form (ephemeral ones left out).
+    pub fn metadata(&self) -> Metadata {
+        let topics = self
+            .topics()
+            .into_iter()
+            .filter(|t| !t.ephemeral)
+            .map(|t| {
+                let channels: Vec<ChannelMeta> = t
+                    .channels()
+                    .into_iter()
+                    .filter(|c| !c.ephemeral)
+                    .map(|c| ChannelMeta {
+                        name: c.name.clone(),
+                        paused: c.is_paused(),
+                    })
+                    .collect();
+                TopicMeta {
+                    name: t.name.clone(),
+                    paused: t.is_paused(),
+                    channels: (!channels.is_empty()).then_some(channels),
+                }
+            })
+            .collect();
+        Metadata {
+            topics,
+            version: nsq_protocol::NSQ_VERSION.to_string(),
+        }
+    }
+
+    /// Writes `nsqd.dat` now.
+    pub fn persist_metadata(&self) -> Result<(), String> {
+        if self.loading.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _guard = self.metadata_lock.lock();
+        let meta = self.metadata();
+        metadata::save(&self.opts.effective_data_path(), &meta).map_err(|e| e.to_string())
+    }
+
+    fn persist_metadata_logged(&self) {
+        if let Err(e) = self.persist_metadata() {
+            tracing::error!(error = %e, "failed to persist metadata");
+        }
+    }
+
+    /// Recreates the topics and channels of `nsqd.dat` (invalid names skipped), with
+    /// their paused state, reopening their disk queues.
+    pub fn load_metadata(&self) -> Result<(), metadata::MetadataError> {
+        let Some(meta) = metadata::load(&self.opts.effective_data_path())? else {
+            return Ok(());
+        };
+        self.loading.store(true, Ordering::Release);
+        for t in meta.topics {
+            if !nsq_protocol::names::is_valid_topic_name(&t.name) {
+                tracing::warn!(topic = %t.name, "skipping creation of invalid topic");
+                continue;
+            }
+            let topic = self.get_or_create_topic(&t.name);
+            if t.paused {
+                topic.set_paused(true);
+            }
+            for c in t.channels.unwrap_or_default() {
+                if !nsq_protocol::names::is_valid_channel_name(&c.name) {
+                    tracing::warn!(channel = %c.name, "skipping creation of invalid channel");
+                    continue;
+                }
+                let ch = self.get_or_create_channel(&topic, &c.name);
+                if c.paused {
+                    ch.set_paused(true);
+                }
+            }
+        }
+        self.loading.store(false, Ordering::Release);
+        self.persist_metadata()
+            .map_err(|e| metadata::MetadataError::Write {
+                path: self
+                    .opts
+                    .effective_data_path()
+                    .join(metadata::METADATA_FILE),
+                source: std::io::Error::other(e),
+            })
     }
 
     /// `None` when healthy, else the last disk error.

@@ -18,6 +18,8 @@ use crate::{protocol_v2, queue_scan};
 /// Why nsqd could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::MetadataError),
     #[error("failed to listen on TCP {addr}: {source}")]
     Tcp {
         addr: String,
@@ -32,6 +34,8 @@ pub struct RunningNsqd {
     stop: watch::Sender<bool>,
     accept_task: tokio::task::JoinHandle<()>,
     scan_task: tokio::task::JoinHandle<()>,
+    /// Released when the node is dropped, after shutdown has flushed everything.
+    _dir_lock: crate::metadata::DirLock,
 }
 
 /// How long shutdown waits for connections to finish after asking them to close.
@@ -50,7 +54,10 @@ impl RunningNsqd {
             addr: opts.tcp_address.clone(),
             source,
         })?;
+        let data_path = opts.effective_data_path();
+        let dir_lock = crate::metadata::DirLock::acquire(&data_path)?;
         let nsqd = Arc::new(Nsqd::new(opts));
+        nsqd.load_metadata()?;
         let (stop, stop_rx) = watch::channel(false);
         tracing::info!(address = %tcp_addr, "TCP: listening");
         let accept_task = tokio::spawn(accept_loop(tcp, nsqd.clone(), stop_rx.clone()));
@@ -61,6 +68,7 @@ impl RunningNsqd {
             stop,
             accept_task,
             scan_task,
+            _dir_lock: dir_lock,
         })
     }
 

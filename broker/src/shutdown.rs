@@ -4,8 +4,12 @@
 use crate::nsqd::Nsqd;
 use crate::queue::{MessageQueue, Overflow};
 
-/// Writes all messages to the disk queues and closes them. Ephemeral contents are dropped.
+/// Writes `nsqd.dat`, then all messages to the disk queues, and closes them.
+/// Ephemeral contents are dropped.
 pub fn persist(nsqd: &Nsqd) {
+    if let Err(e) = nsqd.persist_metadata() {
+        tracing::error!(error = %e, "failed to persist metadata");
+    }
     for topic in nsqd.topics() {
         for ch in topic.channels() {
             if let Err(e) = ch.persist_and_close(MessageQueue::new(0, Overflow::Discard)) {

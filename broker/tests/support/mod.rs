@@ -19,6 +19,7 @@ pub struct TestNode {
     pub running: Option<nsqd::RunningNsqd>,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    pub opts: nsqd::Options,
 }
 
 impl TestNode {
@@ -33,13 +34,26 @@ impl TestNode {
         opts.http_address = String::new();
         opts.data_path = Some(dir.path().to_path_buf());
         f(&mut opts);
-        let running = nsqd::RunningNsqd::start(opts).await.expect("start nsqd");
+        let running = nsqd::RunningNsqd::start(opts.clone())
+            .await
+            .expect("start nsqd");
         let addr = running.tcp_addr;
         TestNode {
             running: Some(running),
             addr,
             dir,
+            opts,
         }
+    }
+
+    /// Clean shutdown, then a new node on the same data path.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let running = nsqd::RunningNsqd::start(self.opts.clone())
+            .await
+            .expect("restart nsqd");
+        self.addr = running.tcp_addr;
+        self.running = Some(running);
     }
 
     pub fn nsqd(&self) -> &std::sync::Arc<nsqd::nsqd::Nsqd> {

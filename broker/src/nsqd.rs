@@ -51,11 +51,23 @@ pub struct Nsqd {
     metadata_lock: Mutex<()>,
     /// While the node loads `nsqd.dat` it must not rewrite it half-built.
     loading: std::sync::atomic::AtomicBool,
+    /// The lookupd TCP addresses currently configured (`PUT
+    /// /config/nsqlookupd_tcp_addresses` replaces them); lookupd peer tasks subscribe to
+    /// follow changes live.
+    pub lookupd_tcp_addresses: tokio::sync::watch::Sender<Vec<String>>,
+    /// The log level currently configured, lower case (`PUT /config/log_level`).
+    pub log_level: tokio::sync::watch::Sender<String>,
+    /// `<broadcast_address>:<http_port>` of each connected lookupd, for channel pre-creation.
+    pub lookupd_http_addresses: RwLock<Vec<String>>,
+    this: RwLock<std::sync::Weak<Nsqd>>,
 }
 
 impl Nsqd {
     pub fn new(opts: Options) -> Nsqd {
         let ids = IdGenerator::new(opts.effective_node_id());
+        let lookupd_tcp_addresses =
+            tokio::sync::watch::Sender::new(opts.lookupd_tcp_addresses.clone());
+        let log_level = tokio::sync::watch::Sender::new(opts.log_level.to_ascii_lowercase());
         Nsqd {
             opts: Arc::new(opts),
             ids,
@@ -67,7 +79,23 @@ impl Nsqd {
             events: broadcast::channel(4096).0,
             metadata_lock: Mutex::new(()),
             loading: std::sync::atomic::AtomicBool::new(false),
+            lookupd_tcp_addresses,
+            log_level,
+            lookupd_http_addresses: RwLock::new(Vec::new()),
+            this: RwLock::new(std::sync::Weak::new()),
         }
+    }
+
+    /// A handle on this node for background tasks (set by [`Nsqd::into_shared`]).
+    fn self_handle(&self) -> Option<Arc<Nsqd>> {
+        self.this.read().upgrade()
+    }
+
+    /// Wraps the node in an `Arc` and lets it hand itself to background tasks.
+    pub fn into_shared(self) -> Arc<Nsqd> {
+        let node = Arc::new(self);
+        *node.this.write() = Arc::downgrade(&node);
+        node
     }
 
     /// Registry changes, for lookupd peers.
@@ -120,8 +148,16 @@ impl Nsqd {
             name,
             self.make_queue(name, nsq_protocol::names::is_ephemeral(name)),
         ));
+        let lookupds = self.lookupd_http_addresses.read().clone();
+        let precreate = !lookupds.is_empty() && !self.loading.load(Ordering::Acquire);
+        if precreate {
+            topic.hold_until_started();
+        }
         topics.insert(name.to_string(), topic.clone());
         drop(topics);
+        if precreate {
+            crate::lookup::precreate_channels(self.self_handle(), topic.clone(), lookupds);
+        }
         tracing::info!(topic = %name, "TOPIC: created");
         self.emit(RegistryEvent::TopicCreated(name.to_string()));
         if !topic.ephemeral {

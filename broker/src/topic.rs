@@ -28,6 +28,8 @@ pub struct Topic {
     paused: AtomicBool,
     deleted: AtomicBool,
     draining: AtomicBool,
+    /// False while channels are being pre-created from lookupd: hold messages until then.
+    started: AtomicBool,
     pub message_count: AtomicU64,
     pub message_bytes: AtomicU64,
 }
@@ -44,6 +46,7 @@ impl Topic {
             paused: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            started: AtomicBool::new(true),
             message_count: AtomicU64::new(0),
             message_bytes: AtomicU64::new(0),
         }
@@ -58,7 +61,7 @@ impl Topic {
         let bytes: u64 = msgs.iter().map(|m| m.body.len() as u64).sum();
         let count = msgs.len() as u64;
         let mut st = self.state.lock();
-        let direct = !self.is_paused() && !st.channels.is_empty() && st.backlog.depth() == 0;
+        let direct = self.is_flowing() && !st.channels.is_empty() && st.backlog.depth() == 0;
         if direct {
             for ch in st.channels.values() {
                 ch.put_batch(&msgs)?;
@@ -119,6 +122,22 @@ impl Topic {
         self.paused.load(Ordering::Acquire)
     }
 
+    /// Whether messages may flow to the channels: started and not paused.
+    fn is_flowing(&self) -> bool {
+        self.started.load(Ordering::Acquire) && !self.is_paused()
+    }
+
+    /// Holds messages at the topic until [`start`](Self::start) (channel pre-creation).
+    pub fn hold_until_started(&self) {
+        self.started.store(false, Ordering::Release);
+    }
+
+    /// Lets held messages flow to the channels.
+    pub fn start(self: &Arc<Self>) {
+        self.started.store(true, Ordering::Release);
+        self.schedule_drain();
+    }
+
     pub fn set_paused(self: &Arc<Self>, paused: bool) {
         self.paused.store(paused, Ordering::Release);
         if !paused {
@@ -174,14 +193,14 @@ impl Topic {
 
     fn has_drainable_backlog(&self) -> bool {
         let st = self.state.lock();
-        !self.is_paused() && !self.is_deleted() && !st.channels.is_empty() && st.backlog.depth() > 0
+        self.is_flowing() && !self.is_deleted() && !st.channels.is_empty() && st.backlog.depth() > 0
     }
 
     /// Moves one batch from the backlog to every channel; false when nothing is left to
     /// move (empty, paused, no channels, deleted).
     fn drain_batch(&self) -> bool {
         let mut st = self.state.lock();
-        if self.is_paused() || self.is_deleted() || st.channels.is_empty() {
+        if !self.is_flowing() || self.is_deleted() || st.channels.is_empty() {
             return false;
         }
         let mut batch = Vec::with_capacity(DRAIN_BATCH);

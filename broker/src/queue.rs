@@ -17,8 +17,30 @@ pub enum Overflow {
     Discard,
     /// A disk queue, shared layout with go-diskqueue.
     Disk(Box<nsq_diskqueue::DiskQueue>),
-    /// The disk queue could not be opened: overflow fails with this reason.
-    Unavailable(String),
+    /// The disk queue could not be opened: overflow fails with the reason, and each
+    /// later overflow tries to open it again (the disk may come back).
+    Unavailable(String, Box<DiskSpec>),
+}
+
+/// Everything needed to open a disk queue.
+#[derive(Debug, Clone)]
+pub struct DiskSpec {
+    pub name: String,
+    pub data_path: std::path::PathBuf,
+    pub opts: nsq_diskqueue::Options,
+}
+
+impl DiskSpec {
+    /// Opens the disk queue, or an [`Overflow::Unavailable`] carrying the error.
+    pub fn open(self) -> Overflow {
+        match nsq_diskqueue::DiskQueue::open(&self.name, &self.data_path, self.opts.clone()) {
+            Ok(dq) => Overflow::Disk(Box::new(dq)),
+            Err(e) => Overflow::Unavailable(
+                format!("disk queue {} unavailable: {e}", self.name),
+                Box::new(self),
+            ),
+        }
+    }
 }
 
 /// A memory queue of at most `mem_capacity` messages in front of an [`Overflow`].
@@ -51,7 +73,16 @@ impl MessageQueue {
             Overflow::Disk(dq) => dq
                 .put(&msg.to_disk_bytes())
                 .map_err(|e| QueueError(e.to_string())),
-            Overflow::Unavailable(reason) => Err(QueueError(reason.clone())),
+            Overflow::Unavailable(_, spec) => {
+                self.overflow = (**spec).clone().open();
+                match &mut self.overflow {
+                    Overflow::Disk(dq) => dq
+                        .put(&msg.to_disk_bytes())
+                        .map_err(|e| QueueError(e.to_string())),
+                    Overflow::Unavailable(reason, _) => Err(QueueError(reason.clone())),
+                    Overflow::Discard => Ok(()),
+                }
+            }
         }
     }
 
@@ -99,7 +130,7 @@ impl MessageQueue {
     pub fn backend_depth(&self) -> i64 {
         match &self.overflow {
             Overflow::Disk(dq) => dq.depth(),
-            Overflow::Discard | Overflow::Unavailable(_) => 0,
+            Overflow::Discard | Overflow::Unavailable(..) => 0,
         }
     }
 
@@ -112,7 +143,7 @@ impl MessageQueue {
         self.mem.clear();
         match &mut self.overflow {
             Overflow::Disk(dq) => dq.empty().map_err(|e| QueueError(e.to_string())),
-            Overflow::Discard | Overflow::Unavailable(_) => Ok(()),
+            Overflow::Discard | Overflow::Unavailable(..) => Ok(()),
         }
     }
 
@@ -144,7 +175,7 @@ impl MessageQueue {
         self.mem.clear();
         match std::mem::replace(&mut self.overflow, Overflow::Discard) {
             Overflow::Disk(dq) => dq.delete().map_err(|e| QueueError(e.to_string())),
-            Overflow::Discard | Overflow::Unavailable(_) => Ok(()),
+            Overflow::Discard | Overflow::Unavailable(..) => Ok(()),
         }
     }
 
@@ -152,7 +183,7 @@ impl MessageQueue {
     pub fn sync_if_due(&mut self) -> Result<(), QueueError> {
         match &mut self.overflow {
             Overflow::Disk(dq) => dq.sync_if_due().map_err(|e| QueueError(e.to_string())),
-            Overflow::Discard | Overflow::Unavailable(_) => Ok(()),
+            Overflow::Discard | Overflow::Unavailable(..) => Ok(()),
         }
     }
 }

@@ -11,6 +11,9 @@ pub fn persist(nsqd: &Nsqd) {
         tracing::error!(error = %e, "failed to persist metadata");
     }
     for topic in nsqd.topics() {
+        // Stop the backlog hand-off first, or it could move messages into a channel
+        // whose queue was already persisted.
+        topic.close();
         for ch in topic.channels() {
             if let Err(e) = ch.persist_and_close(MessageQueue::new(0, Overflow::Discard)) {
                 tracing::error!(topic = %topic.name, channel = %ch.name, error = %e,

@@ -153,6 +153,13 @@ impl Topic {
         self.deleted.store(true, Ordering::Release);
     }
 
+    /// Stops publishing and backlog hand-off; returns once no hand-off is mid-batch.
+    pub fn close(&self) {
+        self.mark_deleted();
+        // drain_batch holds the state lock while moving a batch: taking it fences one.
+        drop(self.state.lock());
+    }
+
     /// Messages waiting at the topic level (memory + disk).
     pub fn depth(&self) -> i64 {
         self.state.lock().backlog.depth()

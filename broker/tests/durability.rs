@@ -58,6 +58,12 @@ async fn clean_restart_redelivers_every_unfinished_message() {
     let topic = node.nsqd().topic("durable").expect("topic restored");
     let ch = topic.channel("ch").expect("channel restored");
     assert!(ch.is_paused(), "pause survives restart");
+    // The topic may still be handing its restored backlog to the channel.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while topic.depth() > 0 {
+        assert!(std::time::Instant::now() < deadline, "topic backlog never drained");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(ch.depth() as usize, TOTAL - finished.len());
     node.nsqd()
         .set_channel_paused("durable", "ch", false)
@@ -150,4 +156,140 @@ async fn corrupt_metadata_refuses_to_start() {
     opts.http_address = String::new();
     opts.data_path = Some(dir.path().to_path_buf());
     assert!(nsqd::RunningNsqd::start(opts).await.is_err());
+}
+
+#[tokio::test]
+async fn failed_disk_write_fails_the_publish_and_marks_unhealthy() {
+    let node = TestNode::start_with(|o| o.mem_queue_size = 0).await;
+    let data = node.dir.path().to_path_buf();
+    std::fs::remove_dir_all(&data).unwrap();
+    let mut p = node.connect().await;
+    p.cmd(|b| client::publish(b, "doomed", b"x")).await;
+    let f = p.next().await;
+    assert_eq!(f.frame_type, nsq_protocol::FrameType::Error);
+    let text = String::from_utf8_lossy(&f.data).into_owned();
+    assert!(text.starts_with("E_PUB_FAILED PUB failed "), "{text}");
+    p.expect_closed().await;
+    let health = node.nsqd().health().expect("unhealthy");
+    assert!(!health.is_empty());
+    // The disk comes back: the next write succeeds and health recovers.
+    std::fs::create_dir_all(&data).unwrap();
+    let mut p = node.connect().await;
+    p.publish("doomed", b"y").await;
+    assert_eq!(node.nsqd().health(), None);
+}
+
+/// Runs the real binary: SIGTERM exits 0 after persisting; kill -9 with
+/// `--mem-queue-size 0 --sync-every 1` loses no acknowledged message.
+mod binary {
+    use super::*;
+    use std::process::{Child, Command, Stdio};
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn spawn(dir: &std::path::Path, port: u16, extra: &[&str]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_nsqd"))
+            .arg(format!("--tcp-address=127.0.0.1:{port}"))
+            .arg("--http-address=")
+            .arg(format!("--data-path={}", dir.display()))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nsqd")
+    }
+
+    async fn connect(port: u16) -> support::Conn {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return support::Conn::connect(addr).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nsqd did not come up");
+    }
+
+    fn signal(child: &Child, sig: i32) {
+        // SAFETY: kill(2) on a child we spawned and still own.
+        let rc = unsafe { libc::kill(child.id() as i32, sig) };
+        assert_eq!(rc, 0);
+    }
+
+    async fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+        for _ in 0..200 {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        panic!("nsqd did not exit");
+    }
+
+    async fn drain(port: u16, topic: &str, expect: usize) -> HashSet<Vec<u8>> {
+        let mut c = connect(port).await;
+        c.subscribe(topic, "c").await;
+        c.rdy(1000).await;
+        let mut got = HashSet::new();
+        while got.len() < expect {
+            let m = c.expect_message().await;
+            c.fin(&m.id).await;
+            got.insert(m.body.to_vec());
+        }
+        c.expect_silence(Duration::from_millis(200)).await;
+        got
+    }
+
+    #[tokio::test]
+    async fn sigterm_exits_zero_and_restart_redelivers() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut child = spawn(dir.path(), port, &["--mem-queue-size=100"]);
+        let mut p = connect(port).await;
+        let mut c = connect(port).await;
+        c.subscribe("sig", "c").await;
+        let bodies: Vec<Vec<u8>> = (0..1000).map(|i| body(i, 50)).collect();
+        p.cmd(|b| client::mpub(b, "sig", &bodies)).await;
+        p.expect_response("OK").await;
+        c.rdy(10).await;
+        for _ in 0..10 {
+            c.expect_message().await; // left in flight
+        }
+        signal(&child, libc::SIGTERM);
+        assert_eq!(wait_exit(&mut child).await.code(), Some(0));
+        let port = free_port();
+        let mut child = spawn(dir.path(), port, &[]);
+        let got = drain(port, "sig", 1000).await;
+        assert_eq!(got.len(), 1000);
+        signal(&child, libc::SIGINT);
+        assert_eq!(wait_exit(&mut child).await.code(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn kill_9_loses_no_acknowledged_message_with_sync_every_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut child = spawn(dir.path(), port, &["--mem-queue-size=0", "--sync-every=1"]);
+        let mut p = connect(port).await;
+        for i in 0..300 {
+            p.publish("crash", &body(i, 30)).await; // each OK is an acknowledgement
+        }
+        signal(&child, libc::SIGKILL);
+        wait_exit(&mut child).await;
+        let port = free_port();
+        let mut child = spawn(dir.path(), port, &[]);
+        let got = drain(port, "crash", 300).await;
+        for i in 0..300 {
+            assert!(got.contains(&body(i, 30)), "acknowledged message {i} lost");
+        }
+        signal(&child, libc::SIGTERM);
+        assert_eq!(wait_exit(&mut child).await.code(), Some(0));
+    }
 }

@@ -46,6 +46,8 @@ pub struct Nsqd {
     /// Unix seconds.
     pub start_time: i64,
     health: Mutex<Option<String>>,
+    /// Mirrors `health.is_some()` so the publish path checks health without a lock.
+    unhealthy: std::sync::atomic::AtomicBool,
     events: broadcast::Sender<RegistryEvent>,
     /// Serialises `nsqd.dat` writes so the file always reflects the latest state.
     metadata_lock: Mutex<()>,
@@ -76,6 +78,7 @@ impl Nsqd {
             next_client_id: AtomicU64::new(1),
             start_time: crate::message::now_ns() / 1_000_000_000,
             health: Mutex::new(None),
+            unhealthy: std::sync::atomic::AtomicBool::new(false),
             events: broadcast::channel(4096).0,
             metadata_lock: Mutex::new(()),
             loading: std::sync::atomic::AtomicBool::new(false),
@@ -113,25 +116,23 @@ impl Nsqd {
         if ephemeral {
             return MessageQueue::new(mem, Overflow::Discard);
         }
-        let opts = nsq_diskqueue::Options {
-            max_bytes_per_file: self.opts.max_bytes_per_file,
-            min_msg_size: nsq_protocol::message::MESSAGE_HEADER_LEN as i32,
-            max_msg_size: (self.opts.max_msg_size as i32)
-                .saturating_add(nsq_protocol::message::MESSAGE_HEADER_LEN as i32),
-            sync_every: self.opts.sync_every,
-            sync_timeout: self.opts.sync_timeout,
+        let spec = crate::queue::DiskSpec {
+            name: disk_name.to_string(),
+            data_path: self.opts.effective_data_path(),
+            opts: nsq_diskqueue::Options {
+                max_bytes_per_file: self.opts.max_bytes_per_file,
+                min_msg_size: nsq_protocol::message::MESSAGE_HEADER_LEN as i32,
+                max_msg_size: (self.opts.max_msg_size as i32)
+                    .saturating_add(nsq_protocol::message::MESSAGE_HEADER_LEN as i32),
+                sync_every: self.opts.sync_every,
+                sync_timeout: self.opts.sync_timeout,
+            },
         };
-        let overflow =
-            match nsq_diskqueue::DiskQueue::open(disk_name, &self.opts.effective_data_path(), opts)
-            {
-                Ok(dq) => Overflow::Disk(Box::new(dq)),
-                Err(e) => {
-                    let reason = format!("disk queue {disk_name} unavailable: {e}");
-                    tracing::error!("{reason}");
-                    self.set_health(Some(reason.clone()));
-                    Overflow::Unavailable(reason)
-                }
-            };
+        let overflow = spec.open();
+        if let Overflow::Unavailable(reason, _) = &overflow {
+            tracing::error!("{reason}");
+            self.set_health(Some(reason.clone()));
+        }
         MessageQueue::new(mem, overflow)
     }
 
@@ -397,6 +398,7 @@ impl Nsqd {
                 None => tracing::info!("node healthy again"),
             }
         }
+        self.unhealthy.store(err.is_some(), Ordering::Release);
         *h = err;
     }
 
@@ -404,7 +406,7 @@ impl Nsqd {
     pub fn note_storage_result<T, E: std::fmt::Display>(&self, r: &Result<T, E>) {
         match r {
             Ok(_) => {
-                if self.health.lock().is_some() {
+                if self.unhealthy.load(Ordering::Acquire) {
                     self.set_health(None)
                 }
             }

@@ -14,6 +14,7 @@ use crate::client::ClientShared;
 use crate::deferred::DeferredQueue;
 use crate::in_flight::{InFlight, InFlightError, InFlightQueue};
 use crate::message::Message;
+use crate::quantile::{E2eConfig, Quantile};
 use crate::queue::{MessageQueue, QueueError};
 
 /// Monotonic counters reported by `/stats`.
@@ -39,10 +40,17 @@ pub struct Channel {
     paused: AtomicBool,
     deleted: AtomicBool,
     pub counters: ChannelCounters,
+    /// End-to-end latency of finished messages, when percentiles are configured.
+    e2e: Option<Mutex<Quantile>>,
 }
 
 impl Channel {
-    pub fn new(topic_name: &str, name: &str, queue: MessageQueue) -> Channel {
+    pub fn new(
+        topic_name: &str,
+        name: &str,
+        queue: MessageQueue,
+        e2e: Option<E2eConfig>,
+    ) -> Channel {
         Channel {
             topic_name: topic_name.to_string(),
             name: name.to_string(),
@@ -56,6 +64,7 @@ impl Channel {
             paused: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             counters: ChannelCounters::default(),
+            e2e: e2e.map(|c| Mutex::new(Quantile::new(c))),
         }
     }
 
@@ -179,9 +188,26 @@ impl Channel {
         n
     }
 
-    /// FIN: the message is done.
+    /// FIN: the message is done; its end-to-end latency is recorded.
     pub fn finish(&self, client_id: u64, id: &MessageId) -> Result<Message, InFlightError> {
-        self.in_flight.lock().remove(client_id, id).map(|e| e.msg)
+        let msg = self.in_flight.lock().remove(client_id, id).map(|e| e.msg)?;
+        if let Some(q) = &self.e2e {
+            let latency = crate::message::now_ns().saturating_sub(msg.timestamp);
+            q.lock().insert(Instant::now(), latency as f64);
+        }
+        Ok(msg)
+    }
+
+    /// End-to-end latency percentiles; `None` when the feature is off.
+    pub fn e2e_latency(&self) -> Option<crate::quantile::Percentiles> {
+        self.e2e.as_ref().map(|q| q.lock().result(Instant::now()))
+    }
+
+    /// Adds this channel's latency samples to a topic-wide merge.
+    pub fn merge_e2e_samples(&self, into: &mut Vec<f64>, count: &mut u64) {
+        if let Some(q) = &self.e2e {
+            q.lock().merge_into(Instant::now(), into, count);
+        }
     }
 
     /// REQ: back to the queue now, or after `delay`.

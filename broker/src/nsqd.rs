@@ -148,6 +148,7 @@ impl Nsqd {
         let topic = Arc::new(Topic::new(
             name,
             self.make_queue(name, nsq_protocol::names::is_ephemeral(name)),
+            self.opts.e2e_config(),
         ));
         let lookupds = self.lookupd_http_addresses.read().clone();
         let precreate = !lookupds.is_empty() && !self.loading.load(Ordering::Acquire);

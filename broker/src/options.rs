@@ -14,6 +14,15 @@ fn go_duration(s: &str) -> Result<Duration, String> {
     duration::parse(s).map_err(|e| e.to_string())
 }
 
+fn percentile(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!(
+            "invalid E2E processing latency percentile: {s} (must be in (0, 1.0])"
+        )),
+    }
+}
+
 /// All nsqd settings, resolved.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -151,6 +160,38 @@ pub struct Options {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub max_channel_consumers: i64,
 
+    /// message processing time percentiles (as float (0, 1.0]) to track (can be specified multiple times or comma separated '1.0,0.99,0.95', default none)
+    #[arg(long = "e2e-processing-latency-percentile", value_name = "FLOAT", value_delimiter = ',', action = ArgAction::Append, value_parser = percentile)]
+    pub e2e_processing_latency_percentiles: Vec<f64>,
+
+    /// calculate end to end latency quantiles for this duration of time (ie: 60s would only show quantile calculations from the past 60 seconds)
+    #[arg(long, default_value = "10m0s", value_parser = go_duration, value_name = "DURATION")]
+    pub e2e_processing_latency_window_time: Duration,
+
+    /// UDP <addr>:<port> of a statsd daemon for pushing stats
+    #[arg(long, value_name = "ADDR")]
+    pub statsd_address: Option<String>,
+
+    /// duration between pushing to statsd
+    #[arg(long, default_value = "1m0s", value_parser = go_duration, value_name = "DURATION")]
+    pub statsd_interval: Duration,
+
+    /// toggle sending memory and GC stats to statsd
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, value_name = "BOOL")]
+    pub statsd_mem_stats: bool,
+
+    /// prefix used for keys sent to statsd (%s for host replacement)
+    #[arg(long, default_value = "nsq.%s", value_name = "PREFIX")]
+    pub statsd_prefix: String,
+
+    /// the size in bytes of statsd UDP packets
+    #[arg(long, default_value_t = 508, value_name = "BYTES")]
+    pub statsd_udp_packet_size: i64,
+
+    /// don't send ephemeral topics/channels to statsd
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, value_name = "BOOL")]
+    pub statsd_exclude_ephemeral: bool,
+
     /// enable deflate feature negotiation (client compression)
     #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, value_name = "BOOL")]
     pub deflate: bool,
@@ -185,6 +226,10 @@ pub enum OptionsError {
 const CONFIG_ALIASES: &[(&str, &str)] = &[
     ("id", "node-id"),
     ("nsqlookupd_tcp_addresses", "lookupd-tcp-address"),
+    (
+        "e2e_processing_latency_percentiles",
+        "e2e-processing-latency-percentile",
+    ),
 ];
 
 impl Options {
@@ -207,7 +252,7 @@ impl Options {
         Options::try_parse_from(merged)?.validated()
     }
 
-    fn validated(self) -> Result<Options, OptionsError> {
+    fn validated(mut self) -> Result<Options, OptionsError> {
         if let Some(id) = self.node_id {
             if !(0..1024).contains(&id) {
                 return Err(OptionsError::NodeId(id));
@@ -222,6 +267,11 @@ impl Options {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(OptionsError::LogFormat(self.log_format.clone()));
         }
+        // nsqd's flag type keeps the percentiles sorted, largest first, without repeats.
+        let mut p = std::mem::take(&mut self.e2e_processing_latency_percentiles);
+        p.sort_by(|a, b| b.total_cmp(a));
+        p.dedup();
+        self.e2e_processing_latency_percentiles = p;
         Ok(self)
     }
 
@@ -239,6 +289,14 @@ impl Options {
                 (h % 1024) as u16
             }
         }
+    }
+
+    /// The end-to-end latency settings, when any percentile is configured.
+    pub fn e2e_config(&self) -> Option<crate::quantile::E2eConfig> {
+        (!self.e2e_processing_latency_percentiles.is_empty()).then(|| crate::quantile::E2eConfig {
+            percentiles: self.e2e_processing_latency_percentiles.clone(),
+            window: self.e2e_processing_latency_window_time,
+        })
     }
 
     /// `--broadcast-address`, defaulting to the OS hostname.
@@ -411,6 +469,23 @@ mod tests {
         assert_eq!(o.node_id, Some(12));
         assert_eq!(o.lookupd_tcp_addresses, vec!["x:1", "y:2"]);
         assert!(!o.snappy);
+    }
+
+    #[test]
+    fn e2e_percentiles_sorted_descending() {
+        let o = Options::parse_from_args([
+            "nsqd",
+            "--e2e-processing-latency-percentile=0.5,1.0",
+            "--e2e-processing-latency-percentile=0.99",
+        ])
+        .unwrap();
+        assert_eq!(o.e2e_processing_latency_percentiles, vec![1.0, 0.99, 0.5]);
+        assert!(
+            Options::parse_from_args(["nsqd", "--e2e-processing-latency-percentile=0"]).is_err()
+        );
+        assert!(
+            Options::parse_from_args(["nsqd", "--e2e-processing-latency-percentile=1.5"]).is_err()
+        );
     }
 
     #[test]

@@ -32,10 +32,15 @@ pub struct Topic {
     started: AtomicBool,
     pub message_count: AtomicU64,
     pub message_bytes: AtomicU64,
+    e2e: Option<crate::quantile::E2eConfig>,
 }
 
 impl Topic {
-    pub fn new(name: &str, backlog: MessageQueue) -> Topic {
+    pub fn new(
+        name: &str,
+        backlog: MessageQueue,
+        e2e: Option<crate::quantile::E2eConfig>,
+    ) -> Topic {
         Topic {
             name: name.to_string(),
             ephemeral: nsq_protocol::names::is_ephemeral(name),
@@ -49,6 +54,7 @@ impl Topic {
             started: AtomicBool::new(true),
             message_count: AtomicU64::new(0),
             message_bytes: AtomicU64::new(0),
+            e2e,
         }
     }
 
@@ -92,7 +98,12 @@ impl Topic {
         if let Some(ch) = st.channels.get(name) {
             return (ch.clone(), false);
         }
-        let ch = Arc::new(Channel::new(&self.name, name, make_queue()));
+        let ch = Arc::new(Channel::new(
+            &self.name,
+            name,
+            make_queue(),
+            self.e2e.clone(),
+        ));
         st.channels.insert(name.to_string(), ch.clone());
         let backlog = st.backlog.depth() > 0;
         drop(st);
@@ -158,6 +169,21 @@ impl Topic {
         self.mark_deleted();
         // drain_batch holds the state lock while moving a batch: taking it fences one.
         drop(self.state.lock());
+    }
+
+    /// End-to-end latency percentiles merged over all channels; `None` when off.
+    pub fn e2e_latency(&self) -> Option<crate::quantile::Percentiles> {
+        let config = self.e2e.as_ref()?;
+        let mut samples = Vec::new();
+        let mut count = 0;
+        for ch in self.channels() {
+            ch.merge_e2e_samples(&mut samples, &mut count);
+        }
+        Some(crate::quantile::percentiles(
+            &config.percentiles,
+            samples,
+            count,
+        ))
     }
 
     /// Messages waiting at the topic level (memory + disk).

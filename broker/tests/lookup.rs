@@ -186,3 +186,62 @@ async fn new_topic_precreates_channels_known_to_lookupd() {
         b"for the pre-created channel"
     );
 }
+
+#[tokio::test]
+async fn statsd_receives_documented_keys() {
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = udp.local_addr().unwrap().to_string();
+    let node = TestNode::start_with(move |o| {
+        o.statsd_address = Some(addr);
+        o.statsd_interval = Duration::from_millis(300);
+        o.statsd_prefix = "nsq.%s".into();
+        o.broadcast_address = Some("my.host".into());
+        o.broadcast_http_port = 4151;
+        o.statsd_udp_packet_size = 200;
+        o.e2e_processing_latency_percentiles = vec![0.99];
+    })
+    .await;
+    let mut c = node.connect().await;
+    c.subscribe("sd", "ch").await;
+    c.rdy(1).await;
+    let mut p = node.connect().await;
+    p.publish("sd", b"hello").await;
+    let m = c.expect_message().await;
+    c.fin(&m.id).await;
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !text.contains("mem.gc_runs") {
+        let mut buf = [0u8; 2048];
+        let n = tokio::time::timeout_at(deadline.into(), udp.recv(&mut buf))
+            .await
+            .expect("statsd packets")
+            .unwrap();
+        assert!(
+            n <= 200,
+            "packet of {n} bytes exceeds --statsd-udp-packet-size"
+        );
+        text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+    }
+    for key in [
+        "nsq.my_host_4151.topic.sd.message_count:1|c",
+        "nsq.my_host_4151.topic.sd.message_bytes:5|c",
+        "nsq.my_host_4151.topic.sd.depth:0|g",
+        "nsq.my_host_4151.topic.sd.backend_depth:0|g",
+        "nsq.my_host_4151.topic.sd.channel.ch.message_count:1|c",
+        "nsq.my_host_4151.topic.sd.channel.ch.depth:0|g",
+        "nsq.my_host_4151.topic.sd.channel.ch.backend_depth:0|g",
+        "nsq.my_host_4151.topic.sd.channel.ch.in_flight_count:0|g",
+        "nsq.my_host_4151.topic.sd.channel.ch.deferred_count:0|g",
+        "nsq.my_host_4151.topic.sd.channel.ch.requeue_count:0|c",
+        "nsq.my_host_4151.topic.sd.channel.ch.timeout_count:0|c",
+        "nsq.my_host_4151.topic.sd.channel.ch.clients:1|g",
+        "nsq.my_host_4151.mem.heap_objects:",
+        "nsq.my_host_4151.mem.next_gc_bytes:",
+    ] {
+        assert!(text.contains(key), "missing {key} in:\n{text}");
+    }
+    assert!(
+        text.contains("nsq.my_host_4151.topic.sd.channel.ch.e2e_processing_latency_99:"),
+        "{text}"
+    );
+}

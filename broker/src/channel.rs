@@ -24,6 +24,9 @@ pub struct ChannelCounters {
     pub message_count: AtomicU64,
     pub requeue_count: AtomicU64,
     pub timeout_count: AtomicU64,
+    /// Deliveries to consumers (redeliveries included).
+    pub delivered_count: AtomicU64,
+    pub finish_count: AtomicU64,
 }
 
 pub struct Channel {
@@ -42,6 +45,8 @@ pub struct Channel {
     pub counters: ChannelCounters,
     /// End-to-end latency of finished messages, when percentiles are configured.
     e2e: Option<Mutex<Quantile>>,
+    /// End-to-end latency of finished messages, always, for `/metrics`.
+    pub latency: crate::histogram::LatencyHistogram,
 }
 
 impl Channel {
@@ -65,6 +70,7 @@ impl Channel {
             deleted: AtomicBool::new(false),
             counters: ChannelCounters::default(),
             e2e: e2e.map(|c| Mutex::new(Quantile::new(c))),
+            latency: crate::histogram::LatencyHistogram::default(),
         }
     }
 
@@ -173,6 +179,9 @@ impl Channel {
         if n == 0 {
             return 0;
         }
+        self.counters
+            .delivered_count
+            .fetch_add(n as u64, Ordering::Relaxed);
         let now = Instant::now();
         {
             let mut f = self.in_flight.lock();
@@ -191,8 +200,12 @@ impl Channel {
     /// FIN: the message is done; its end-to-end latency is recorded.
     pub fn finish(&self, client_id: u64, id: &MessageId) -> Result<Message, InFlightError> {
         let msg = self.in_flight.lock().remove(client_id, id).map(|e| e.msg)?;
+        self.counters.finish_count.fetch_add(1, Ordering::Relaxed);
+        let latency = crate::message::now_ns()
+            .saturating_sub(msg.timestamp)
+            .max(0);
+        self.latency.observe_ns(latency as u64);
         if let Some(q) = &self.e2e {
-            let latency = crate::message::now_ns().saturating_sub(msg.timestamp);
             q.lock().insert(Instant::now(), latency as f64);
         }
         Ok(msg)

@@ -26,6 +26,18 @@ pub enum RegistryEvent {
     ChannelDeleted(String, String),
 }
 
+/// Counters of topics and channels that were deleted, so node-wide totals never go
+/// backwards when a topic or channel disappears.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RetiredCounters {
+    pub published: u64,
+    pub published_bytes: u64,
+    pub delivered: u64,
+    pub finished: u64,
+    pub requeued: u64,
+    pub timed_out: u64,
+}
+
 /// Why a topic or channel operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
@@ -62,6 +74,7 @@ pub struct Nsqd {
     /// `<broadcast_address>:<http_port>` of each connected lookupd, for channel pre-creation.
     pub lookupd_http_addresses: RwLock<Vec<String>>,
     this: RwLock<std::sync::Weak<Nsqd>>,
+    retired: Mutex<RetiredCounters>,
 }
 
 impl Nsqd {
@@ -86,6 +99,7 @@ impl Nsqd {
             log_level,
             lookupd_http_addresses: RwLock::new(Vec::new()),
             this: RwLock::new(std::sync::Weak::new()),
+            retired: Mutex::new(RetiredCounters::default()),
         }
     }
 
@@ -203,6 +217,11 @@ impl Nsqd {
             .remove(name)
             .ok_or(NodeError::TopicNotFound)?;
         topic.mark_deleted();
+        {
+            let mut r = self.retired.lock();
+            r.published += topic.message_count.load(Ordering::Relaxed);
+            r.published_bytes += topic.message_bytes.load(Ordering::Relaxed);
+        }
         let mut first_err = None;
         for ch in topic.channels() {
             if topic.remove_channel(&ch.name).is_some() {
@@ -240,6 +259,14 @@ impl Nsqd {
 
     fn retire_channel(&self, ch: &Arc<Channel>) -> Result<(), NodeError> {
         ch.mark_deleted();
+        {
+            let c = &ch.counters;
+            let mut r = self.retired.lock();
+            r.delivered += c.delivered_count.load(Ordering::Relaxed);
+            r.finished += c.finish_count.load(Ordering::Relaxed);
+            r.requeued += c.requeue_count.load(Ordering::Relaxed);
+            r.timed_out += c.timeout_count.load(Ordering::Relaxed);
+        }
         let r = ch
             .delete_storage(MessageQueue::new(0, Overflow::Discard))
             .map_err(|e| NodeError::Storage(e.to_string()));
@@ -257,6 +284,11 @@ impl Nsqd {
         if remaining == 0 && ch.ephemeral && !ch.is_deleted() {
             let _ = self.delete_channel(&ch.topic_name, &ch.name);
         }
+    }
+
+    /// Totals of topics and channels deleted so far.
+    pub fn retired_counters(&self) -> RetiredCounters {
+        *self.retired.lock()
     }
 
     /// Every channel of every topic.

@@ -3,11 +3,14 @@
 
 use std::sync::atomic::Ordering;
 
-use nsq_protocol::stats::{ChannelStats, ClientStats, E2eLatency, MemoryStats, PubCount, TopicStats};
+use nsq_protocol::stats::{
+    ChannelStats, ClientStats, E2eLatency, MemoryStats, Percentile, PubCount, TopicStats,
+};
 
 use crate::channel::Channel;
 use crate::client::ClientShared;
 use crate::nsqd::Nsqd;
+use crate::quantile::Percentiles;
 use crate::topic::Topic;
 
 /// What `GetStats` returns: topics (sorted, channels sorted) and producers.
@@ -85,9 +88,12 @@ fn topic_stats(t: &Topic, channels: Vec<ChannelStats>) -> TopicStats {
         message_count: t.message_count.load(Ordering::Relaxed),
         message_bytes: t.message_bytes.load(Ordering::Relaxed),
         paused: t.is_paused(),
-        // End-to-end latency percentiles are not implemented yet: this is what nsqd
-        // reports when `--e2e-processing-latency-percentile` is not given.
-        e2e_processing_latency: E2eLatency::default(),
+        // nsqd merges its channels' streams; a topic without channels has no stream.
+        e2e_processing_latency: if t.channels().is_empty() {
+            E2eLatency::default()
+        } else {
+            e2e(t.e2e_latency())
+        },
     }
 }
 
@@ -111,7 +117,24 @@ fn channel_stats(c: &Channel, topic_filter: &str, include_clients: bool) -> Chan
         client_count: consumers.len() as i64,
         clients,
         paused: c.is_paused(),
-        e2e_processing_latency: E2eLatency::default(),
+        e2e_processing_latency: e2e(c.e2e_latency()),
+    }
+}
+
+/// `{"count":0,"percentiles":null}` while `--e2e-processing-latency-percentile` is not
+/// given, else the count and one `{quantile, value}` per configured percentile.
+fn e2e(p: Option<Percentiles>) -> E2eLatency {
+    match p {
+        None => E2eLatency::default(),
+        Some(p) => E2eLatency {
+            count: i64::try_from(p.count).unwrap_or(i64::MAX),
+            percentiles: Some(
+                p.values
+                    .into_iter()
+                    .map(|(quantile, value)| Percentile { quantile, value })
+                    .collect(),
+            ),
+        },
     }
 }
 

@@ -9,11 +9,13 @@ pub mod client;
 pub mod compress;
 pub mod duration;
 pub mod error;
+pub mod exposition;
 pub mod frame;
 pub mod identify;
 pub mod lookup;
 pub mod message;
 pub mod names;
+pub mod stats;
 pub mod wire;
 
 pub use error::{ErrorCode, ProtocolError};

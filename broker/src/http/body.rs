@@ -29,8 +29,8 @@ impl BodyReader {
     /// bytes are buffered.
     async fn fill(&mut self, n: usize) -> Result<usize, ReadFailed> {
         while self.buf.len() < n && !self.done {
-            let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.body).poll_frame(cx))
-                .await;
+            let frame =
+                std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.body).poll_frame(cx)).await;
             match frame {
                 None => self.done = true,
                 Some(Err(e)) => return Err(ReadFailed(e.to_string())),

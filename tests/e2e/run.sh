@@ -100,17 +100,24 @@ fi
 passed=()
 failed=()
 started=$SECONDS
-cluster_created=0
+# Steps run in child processes (see step), so what they must tell the parent goes here.
+STATE="$(mktemp -d)"
 
 log() { printf '[e2e %4ss] %s\n' $((SECONDS - started)) "$*"; }
 
-# step NAME FUNC...: run one step, record the outcome. Returns the step's status.
+# step NAME FUNC...: run one step, record the outcome in LAST_RC; always returns 0.
+# Never call it (or a step function) from an `if`, `&&` or `||`: bash silently turns
+# `set -e` off inside a function called there, so a failing command in the middle of a
+# step would not fail it. The step runs as a background job that is waited for, so that
+# its `set -e` is in force and a failure ends only that step.
+LAST_RC=0
 step() {
     local name=$1
     shift
     printf '\n==================== %s ====================\n' "$name"
     local t0=$SECONDS rc=0
-    "$@" || rc=$?
+    "$@" &
+    wait $! || rc=$?
     if [ "$rc" -eq 0 ]; then
         passed+=("$name")
         printf -- '---- %s: ok (%ss)\n' "$name" $((SECONDS - t0))
@@ -119,12 +126,13 @@ step() {
         printf -- '---- %s: FAILED (exit %s, %ss)\n' "$name" "$rc" $((SECONDS - t0))
         diagnostics "$name" || true
     fi
-    return "$rc"
+    LAST_RC=$rc
 }
 
 # must NAME FUNC...: a step the rest depends on; stop the suite when it fails.
 must() {
-    step "$@" || finish
+    step "$@"
+    if [ "$LAST_RC" -ne 0 ]; then finish; fi
 }
 
 diagnostics() {
@@ -147,12 +155,13 @@ finish() {
 }
 
 cleanup() {
-    if [ "$cluster_created" = 1 ] && [ "${E2E_KEEP:-0}" != 1 ]; then
+    if [ -e "$STATE/cluster-created" ] && [ "${E2E_KEEP:-0}" != 1 ]; then
         log "deleting kind cluster $CLUSTER"
         kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
-    elif [ "$cluster_created" = 1 ]; then
+    elif [ -e "$STATE/cluster-created" ]; then
         log "E2E_KEEP=1: kind cluster $CLUSTER kept (kind delete cluster --name $CLUSTER)"
     fi
+    rm -rf "$STATE"
 }
 trap cleanup EXIT
 
@@ -263,8 +272,8 @@ $args
 EOF
     local deadline=$((SECONDS + timeout + 30)) ok="" bad=""
     while [ "$SECONDS" -lt "$deadline" ]; do
-        ok="$(kubectl -n "$NS" get job "$name" -o jsonpath='{.status.succeeded}')"
-        bad="$(kubectl -n "$NS" get job "$name" -o jsonpath='{.status.failed}')"
+        ok="$(kubectl -n "$NS" get job "$name" -o jsonpath='{.status.succeeded}' || true)"
+        bad="$(kubectl -n "$NS" get job "$name" -o jsonpath='{.status.failed}' || true)"
         [ -n "$ok$bad" ] && break
         sleep 3
     done
@@ -290,6 +299,17 @@ consume() { # JOB RUN_ID TOPIC CHANNEL COUNT TIMEOUT
         "-count=$5" "-run-id=$2" "-timeout=${6}s"
 }
 
+# Predicates for wait_until (evaluated afresh on every poll).
+jsonpath_is() { # WANT KUBECTL-GET-ARGS... (the last one is -o jsonpath=...)
+    local want=$1
+    shift
+    [ "$(kubectl "$@")" = "$want" ]
+}
+sts_ready_replicas_is() { jsonpath_is "$2" -n "$NS" get sts "$1" -o jsonpath='{.status.readyReplicas}'; }
+sts_replicas_is() { jsonpath_is "$2" -n "$NS" get sts "$1" -o jsonpath='{.status.replicas}'; }
+topic_node_count_is() { jsonpath_is "$2" -n "$NS" get nsqtopic "$1" -o jsonpath='{.status.nodeCount}'; }
+lease_held() { [ -n "$(kubectl -n "$OP_NS" get lease "$RELEASE" -o jsonpath='{.spec.holderIdentity}')" ]; }
+
 set_nsqd_replicas() {
     kubectl -n "$NS" patch nsqcluster "$NSQ" --type=merge -p "{\"spec\":{\"nsqd\":{\"replicas\":$1}}}"
 }
@@ -310,7 +330,7 @@ s_kind() {
         fi
     else
         kind create cluster --name "$CLUSTER" --wait 180s ${KIND_NODE_IMAGE:+--image "$KIND_NODE_IMAGE"}
-        [ "${E2E_REUSE_CLUSTER:-0}" = 1 ] || cluster_created=1
+        [ "${E2E_REUSE_CLUSTER:-0}" = 1 ] || touch "$STATE/cluster-created"
     fi
     kubectl config use-context "kind-$CLUSTER"
     kubectl get nodes -o wide
@@ -359,8 +379,7 @@ s_helm_install() {
         kubectl get crd "$crd.nsq.rustnsq.dev" >/dev/null
     done
     # Exactly one replica leads: the Lease names one of the two pods.
-    wait_until 60 "the leader Lease is held" \
-        kubectl -n "$OP_NS" get lease "$RELEASE" -o jsonpath='{.spec.holderIdentity}'
+    wait_until 60 "the leader Lease is held" lease_held
     local holder
     holder="$(kubectl -n "$OP_NS" get lease "$RELEASE" -o jsonpath='{.spec.holderIdentity}')"
     kubectl -n "$OP_NS" get pods -l app.kubernetes.io/name=nsq-operator -o name | grep -qx "pod/$holder" ||
@@ -413,12 +432,10 @@ s_messages() {
 
 s_scale_up() {
     set_nsqd_replicas 3
-    wait_until 600 "nsqd StatefulSet has 3 ready pods" \
-        test "$(kubectl -n "$NS" get sts "$NSQ-nsqd" -o jsonpath='{.status.readyReplicas}')" = 3
+    wait_until 600 "nsqd StatefulSet has 3 ready pods" sts_ready_replicas_is "$NSQ-nsqd" 3
     cluster_ready
     # The operator re-applies the declared topic and channel to the new pod.
-    wait_until 180 "NsqTopic orders is on 3 nodes" \
-        test "$(kubectl -n "$NS" get nsqtopic orders -o jsonpath='{.status.nodeCount}')" = 3
+    wait_until 180 "NsqTopic orders is on 3 nodes" topic_node_count_is orders 3
     wait_until 180 "$NSQ-nsqd-2 /stats lists orders/consumer" pod_has_channel "$NSQ-nsqd-2" orders consumer
     wait_until 180 "$NSQ-nsqd-2 /stats lists orders/archive" pod_has_channel "$NSQ-nsqd-2" orders archive
     wait_until 120 "$NSQ-lookupd-0 lists $NSQ-nsqd-2 as a producer of orders" \
@@ -433,8 +450,7 @@ s_scale_down() {
     depth="$(channel_depth "$NSQ-nsqd-2" orders consumer)"
     log "$NSQ-nsqd-2 holds $depth messages in orders/consumer before scaling down"
     set_nsqd_replicas 2
-    wait_until 600 "nsqd StatefulSet is down to 2 pods" \
-        test "$(kubectl -n "$NS" get sts "$NSQ-nsqd" -o jsonpath='{.status.replicas}')" = 2
+    wait_until 600 "nsqd StatefulSet is down to 2 pods" sts_replicas_is "$NSQ-nsqd" 2
     cluster_ready
     # Every message must still reach a consumer.
     consume consume-scaledown scaledown orders consumer "$n" 240 || {
@@ -514,12 +530,12 @@ log "kind cluster $CLUSTER, images $REGISTRY/*:$TAG and $GO_IMAGE, $MESSAGES mes
 must "kind: create cluster" s_kind
 must "images: build and kind load" s_images
 must "helm install (2 replicas, leader election)" s_helm_install
-step "examples: apply examples/*.yaml, all Ready, delete" s_examples || true
+step "examples: apply examples/*.yaml, all Ready, delete" s_examples
 must "cluster: NsqCluster $NSQ + topics + channels Ready" s_cluster
 must "messages: go-nsq producer -> nsqd Service, consumer <- lookupd Service" s_messages
-step "scale up: new nsqd pod gets the declared topic and channel" s_scale_up || true
-step "scale down: messages on the removed pod still delivered" s_scale_down || true
-step "pod delete: queued messages survive on the volume" s_pod_restart || true
-step "NsqTopic delete: cleanup on nodes, DeleteIfEmpty holds" s_topic_delete || true
-step "uninstall: resources and release removed cleanly" s_uninstall || true
+step "scale up: new nsqd pod gets the declared topic and channel" s_scale_up
+step "scale down: messages on the removed pod still delivered" s_scale_down
+step "pod delete: queued messages survive on the volume" s_pod_restart
+step "NsqTopic delete: cleanup on nodes, DeleteIfEmpty holds" s_topic_delete
+step "uninstall: resources and release removed cleanly" s_uninstall
 finish

@@ -88,3 +88,20 @@ def test_all_present_is_ready(tmp_path):
     proc = run("--check", env={"PATH": path})
     assert proc.returncode == 0
     assert proc.stdout.strip() == "ready"
+
+
+def test_a_failing_command_inside_a_step_fails_the_suite(tmp_path):
+    """With every tool present (stubs), the suite starts; `kubectl config use-context`
+    failing in the middle of the first step must fail that step — even though the step's
+    last command succeeds — and the suite must exit 1 after its summary."""
+    path = stub_dir(tmp_path, {"docker": 0, "kind": 0, "helm": 0, "python3": 0})
+    kubectl = Path(path) / "kubectl"
+    kubectl.write_text('#!/bin/sh\ncase "$1" in config) exit 1;; esac\nexit 0\n')
+    kubectl.chmod(0o755)
+    for name in ("mktemp", "rm", "touch", "tail"):
+        (Path(path) / name).symlink_to(shutil.which(name))
+    proc = run(env={"PATH": path, "E2E_CLUSTER": "stub"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "---- kind: create cluster: FAILED" in proc.stdout
+    assert "e2e: 0 passed, 1 failed" in proc.stdout.splitlines()
+    assert "images: build" not in proc.stdout, "a failed `must` step stops the suite"

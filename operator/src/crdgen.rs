@@ -1,6 +1,6 @@
-//! CRD YAML generation: the schemas come from the Rust types (kube's `CustomResource` derive
-//! + schemars); `nsq-operator crdgen` writes them to `crds/`, and a test fails when the
-//! committed files differ from what the code generates.
+//! CRD YAML generation: the schemas come from the Rust types (kube's `CustomResource` and
+//! `KubeSchema` derives, schemars underneath); `nsq-operator crdgen` writes them to `crds/`,
+//! and a test fails when the committed files differ from what the code generates.
 
 use std::path::{Path, PathBuf};
 

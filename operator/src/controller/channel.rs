@@ -161,7 +161,8 @@ async fn apply(channel: &NsqChannel, api: &Api<NsqChannel>, ctx: &Context) -> Re
     patch_status(api, &name, &status).await?;
     announce(
         channel,
-        &format!("{topic_name}/{channel_name}"),
+        &topic_name,
+        Some(&channel_name),
         &report.actions(),
         ctx,
     )

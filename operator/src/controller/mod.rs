@@ -8,6 +8,9 @@ pub mod status;
 pub mod sync;
 pub mod topic;
 
+#[cfg(test)]
+mod reconcile_tests;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};

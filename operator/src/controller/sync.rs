@@ -110,7 +110,9 @@ pub async fn ensure_channel(
     paused: bool,
 ) -> Result<(ChannelStats, Vec<NodeAction>), AdminError> {
     let mut actions = Vec::new();
-    let existing = match admin.topic_stats(node, topic, Some(channel)).await? {
+    // No channel filter: nsqd lists no topic at all when the filter names a channel the
+    // topic lacks, which would look like a missing topic.
+    let existing = match admin.topic_stats(node, topic, None).await? {
         Some(t) => t.channels.into_iter().find(|c| c.channel_name == channel),
         None => {
             admin.create_topic(node, topic).await?;

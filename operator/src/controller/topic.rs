@@ -167,7 +167,7 @@ async fn apply(topic: &NsqTopic, api: &Api<NsqTopic>, ctx: &Context) -> Result<A
         channel_count: i32::try_from(totals.channels.len()).unwrap_or(i32::MAX),
     };
     patch_status(api, &name, &status).await?;
-    announce(topic, &topic_name, &report.actions(), ctx).await;
+    announce(topic, &topic_name, None, &report.actions(), ctx).await;
 
     if let Some(first) = errors.first() {
         ctx.event(
@@ -191,21 +191,34 @@ async fn apply(topic: &NsqTopic, api: &Api<NsqTopic>, ctx: &Context) -> Result<A
 /// One Event per kind of action, naming the nodes.
 pub(crate) async fn announce<K>(
     obj: &K,
-    what: &str,
+    topic: &str,
+    channel: Option<&str>,
     actions: &[(String, NodeAction)],
     ctx: &Context,
 ) where
     K: kube::Resource<DynamicType = ()>,
 {
-    for (kind, reason, verb) in [
-        (NodeAction::CreatedTopic, "TopicCreated", "created topic"),
+    let subject = match channel {
+        Some(c) => format!("channel {topic}/{c}"),
+        None => format!("topic {topic}"),
+    };
+    for (kind, reason, what) in [
+        (
+            NodeAction::CreatedTopic,
+            "TopicCreated",
+            format!("created topic {topic}"),
+        ),
         (
             NodeAction::CreatedChannel,
             "ChannelCreated",
-            "created channel",
+            format!("created {subject}"),
         ),
-        (NodeAction::Paused, "Paused", "paused"),
-        (NodeAction::Unpaused, "Unpaused", "unpaused"),
+        (NodeAction::Paused, "Paused", format!("paused {subject}")),
+        (
+            NodeAction::Unpaused,
+            "Unpaused",
+            format!("unpaused {subject}"),
+        ),
     ] {
         let nodes: Vec<&str> = actions
             .iter()
@@ -218,7 +231,7 @@ pub(crate) async fn announce<K>(
                 EventType::Normal,
                 reason,
                 "Sync",
-                format!("{verb} {what} on {}", nodes.join(", ")),
+                format!("{what} on {}", nodes.join(", ")),
             )
             .await;
         }

@@ -1,6 +1,10 @@
 //! `NsqChannel`: a channel of a topic that must exist (with the given pause state) on every
 //! nsqd of a cluster and in every nsqlookupd, with a deletion policy.
 
+// Several `printcolumn(...)` entries repeat `type_ = ...`, which clippy mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};

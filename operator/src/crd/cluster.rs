@@ -1,6 +1,10 @@
 //! `NsqCluster`: one NSQ cluster — a StatefulSet of nsqlookupd and a StatefulSet of nsqd with
 //! a volume per pod — with the settings, scheduling and security knobs users need.
 
+// Several `printcolumn(...)` entries repeat `type_ = ...`, which clippy mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{

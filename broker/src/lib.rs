@@ -18,6 +18,7 @@ pub mod histogram;
 pub mod http;
 pub mod http_get;
 pub mod in_flight;
+pub mod logging;
 pub mod lookup;
 pub mod message;
 pub mod metadata;

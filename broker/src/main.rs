@@ -16,38 +16,20 @@ fn main() -> anyhow::Result<()> {
         println!("nsqd v{} (built w/rust)", nsq_protocol::NSQ_VERSION);
         return Ok(());
     }
-    init_logging(&opts);
+    let log_filter = nsqd::logging::init(&opts);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("building the runtime")?;
     runtime.block_on(async move {
         let running = RunningNsqd::start(opts).await?;
+        if let Some(handle) = log_filter {
+            nsqd::logging::follow_log_level(&running.nsqd, handle);
+        }
         wait_for_signal().await?;
         running.shutdown().await;
         Ok(())
     })
-}
-
-fn init_logging(opts: &Options) {
-    let level = match opts.log_level.to_ascii_lowercase().as_str() {
-        "debug" => "debug",
-        "warn" => "warn",
-        "error" | "fatal" => "error",
-        _ => "info",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if opts.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

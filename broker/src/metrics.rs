@@ -1,8 +1,9 @@
 //! `GET /metrics`: the node, its topics and channels in Prometheus exposition format.
 //!
 //! Labels are `topic` and `channel` only (never message or client ids), so series count
-//! is bounded by topics × channels: per topic 7 series, per channel 11 plus 17 for the
-//! latency histogram, plus about 25 node and process series.
+//! is bounded by topics × channels: per topic 6 series, per channel 11 plus 17 for the
+//! latency histogram, plus about 25 node and process series (monitoring/README.md has
+//! the full table).
 
 use std::sync::atomic::Ordering;
 
@@ -10,18 +11,29 @@ use nsq_protocol::exposition::{Exposition, Format, Kind};
 
 use crate::nsqd::Nsqd;
 
+type TopicGetter = fn(&crate::topic::Topic) -> f64;
+
+/// The standard `process_*` metrics (shared with nsqlookupd).
+pub use nsq_protocol::exposition::process_metrics;
+
 /// Renders every metric. Each topic and channel lock is taken briefly, one at a time,
 /// so a scrape never stalls publishing for long.
 pub fn render(nsqd: &Nsqd, format: Format) -> String {
     let mut e = Exposition::new(format);
+    // Retired totals first, then the live topics: a channel deleted while this renders
+    // is then counted once (live), not twice, and node totals do not step back on the
+    // next scrape (which Prometheus would read as a counter reset).
+    let r = nsqd.retired_counters();
     let topics = nsqd.topics();
+    let per_topic: Vec<_> = topics.iter().map(|t| t.channels()).collect();
     let channels: Vec<_> = topics
         .iter()
-        .flat_map(|t| t.channels().into_iter().map(move |c| (t.name.clone(), c)))
+        .zip(&per_topic)
+        .flat_map(|(t, chs)| chs.iter().map(move |c| (t.name.as_str(), c)))
         .collect();
 
     // Per topic.
-    let topic_gauges: [(&str, &str, fn(&crate::topic::Topic) -> f64); 4] = [
+    let topic_gauges: [(&str, &str, TopicGetter); 3] = [
         (
             "nsq_topic_depth",
             "Messages queued at the topic (memory + disk), waiting for channels.",
@@ -35,15 +47,16 @@ pub fn render(nsqd: &Nsqd, format: Format) -> String {
         ("nsq_topic_paused", "1 if the topic is paused.", |t| {
             f64::from(u8::from(t.is_paused()))
         }),
-        ("nsq_topic_channels", "Channels of the topic.", |t| {
-            t.channels().len() as f64
-        }),
     ];
     for (name, help, get) in topic_gauges {
         e.family(name, Kind::Gauge, help);
         for t in &topics {
             e.sample(&[("topic", &t.name)], get(t));
         }
+    }
+    e.family("nsq_topic_channels", Kind::Gauge, "Channels of the topic.");
+    for (t, chs) in topics.iter().zip(&per_topic) {
+        e.sample(&[("topic", &t.name)], chs.len() as f64);
     }
     e.family(
         "nsq_topic_messages",
@@ -148,7 +161,6 @@ pub fn render(nsqd: &Nsqd, format: Format) -> String {
     }
 
     // Node totals: live topics and channels plus those already deleted.
-    let r = nsqd.retired_counters();
     let sum_ch = |f: fn(&crate::channel::ChannelCounters) -> u64| -> f64 {
         channels.iter().map(|(_, c)| f(&c.counters)).sum::<u64>() as f64
     };
@@ -157,11 +169,21 @@ pub fn render(nsqd: &Nsqd, format: Format) -> String {
             .iter()
             .map(|t| t.message_count.load(Ordering::Relaxed))
             .sum::<u64>() as f64;
+    let published_bytes = r.published_bytes as f64
+        + topics
+            .iter()
+            .map(|t| t.message_bytes.load(Ordering::Relaxed))
+            .sum::<u64>() as f64;
     let node_counters = [
         (
             "nsq_messages_published",
             "Messages published to this node.",
             published,
+        ),
+        (
+            "nsq_message_bytes_published",
+            "Body bytes published to this node.",
+            published_bytes,
         ),
         (
             "nsq_messages_delivered",
@@ -242,84 +264,4 @@ fn disk_bytes(dir: &std::path::Path) -> u64 {
         .filter(|m| m.is_file())
         .map(|m| m.len())
         .sum()
-}
-
-/// The standard `process_*` metrics, from `/proc/self`.
-pub fn process_metrics(e: &mut Exposition) {
-    let page = page_size();
-    let ticks = clock_ticks();
-    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
-        let mut f = statm.split_whitespace();
-        let virt: f64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        let rss: f64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        e.family(
-            "process_resident_memory_bytes",
-            Kind::Gauge,
-            "Resident memory size in bytes.",
-        );
-        e.sample(&[], rss * page);
-        e.family(
-            "process_virtual_memory_bytes",
-            Kind::Gauge,
-            "Virtual memory size in bytes.",
-        );
-        e.sample(&[], virt * page);
-    }
-    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
-        // Fields after the parenthesised command name; utime and stime are 14 and 15,
-        // starttime 22 (1-based, counting the pid as field 1).
-        if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-            e.family(
-                "process_cpu_seconds",
-                Kind::Counter,
-                "User and system CPU time spent in seconds.",
-            );
-            e.sample(&[], (num(11) + num(12)) / ticks);
-            if let Some(boot) = boot_time() {
-                e.family(
-                    "process_start_time_seconds",
-                    Kind::Gauge,
-                    "Start time of the process since the Unix epoch in seconds.",
-                );
-                e.sample(&[], boot + num(19) / ticks);
-            }
-        }
-    }
-    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-        e.family(
-            "process_open_fds",
-            Kind::Gauge,
-            "Number of open file descriptors.",
-        );
-        e.sample(&[], fds.count() as f64);
-    }
-}
-
-fn page_size() -> f64 {
-    // SAFETY: sysconf reads a configuration value; no memory is touched.
-    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if v > 0 {
-        v as f64
-    } else {
-        4096.0
-    }
-}
-
-fn clock_ticks() -> f64 {
-    // SAFETY: as above.
-    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if v > 0 {
-        v as f64
-    } else {
-        100.0
-    }
-}
-
-fn boot_time() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    stat.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
 }

@@ -4,6 +4,7 @@
 //!
 //! Routing is done here rather than with axum's router so that the details clients can
 //! observe (HEAD is not GET, the `Allow` list, the 404/405 bodies) match nsqlookupd.
+//! `GET /metrics` (not in nsqlookupd) is the Prometheus exposition of [`crate::metrics`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct HttpState {
     pub ctx: Arc<Context>,
     pub inactive_producer_timeout: Duration,
     pub tombstone_lifetime: Duration,
+    /// When the server started, Unix seconds (`/metrics`).
+    pub start_time: i64,
 }
 
 /// The axum app: every request goes through [`dispatch`].
@@ -52,6 +55,7 @@ enum Endpoint {
     ChannelCreate,
     ChannelDelete,
     TopicTombstone,
+    Metrics,
 }
 
 /// nsqlookupd v1.3.0's routes (the pre-1.0 `/create_topic` etc. are gone; the Go pprof
@@ -69,6 +73,7 @@ const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("POST", "/channel/create", Endpoint::ChannelCreate),
     ("POST", "/channel/delete", Endpoint::ChannelDelete),
     ("POST", "/topic/tombstone", Endpoint::TopicTombstone),
+    ("GET", "/metrics", Endpoint::Metrics),
 ];
 
 /// A V1 error: status plus the `message` code.
@@ -92,10 +97,14 @@ async fn dispatch(
     let method = req.method().clone();
     let path = percent_decode_path(req.uri().path());
     let raw_query = req.uri().query();
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
     // A handler bug answers 500, as nsqlookupd's panic handler does, instead of
     // dropping the connection.
     let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        route(&state, &method, &path, raw_query)
+        route(&state, &method, &path, raw_query, accept)
     }))
     .unwrap_or_else(|_| {
         v1_error(ApiError(
@@ -116,10 +125,16 @@ async fn dispatch(
     response
 }
 
-fn route(state: &HttpState, method: &Method, path: &str, raw_query: Option<&str>) -> Response {
+fn route(
+    state: &HttpState,
+    method: &Method,
+    path: &str,
+    raw_query: Option<&str>,
+    accept: Option<&str>,
+) -> Response {
     let m = method.as_str();
     if let Some(&(_, _, endpoint)) = ROUTES.iter().find(|(rm, rp, _)| *rm == m && *rp == path) {
-        return handle(state, endpoint, raw_query.unwrap_or(""));
+        return handle(state, endpoint, raw_query.unwrap_or(""), accept);
     }
     let method_has_routes = ROUTES.iter().any(|(rm, _, _)| *rm == m);
     if method_has_routes && method != Method::CONNECT && path != "/" {
@@ -233,7 +248,12 @@ fn with_allow(mut resp: Response, allow: &str) -> Response {
     resp
 }
 
-fn handle(state: &HttpState, endpoint: Endpoint, raw_query: &str) -> Response {
+fn handle(
+    state: &HttpState,
+    endpoint: Endpoint,
+    raw_query: &str,
+    accept: Option<&str>,
+) -> Response {
     let result = match endpoint {
         Endpoint::Ping => return plain_text("OK"),
         Endpoint::Info => Ok(json(&InfoResponse {
@@ -249,6 +269,7 @@ fn handle(state: &HttpState, endpoint: Endpoint, raw_query: &str) -> Response {
         Endpoint::ChannelCreate => params(raw_query).and_then(|q| channel_create(state, &q)),
         Endpoint::ChannelDelete => params(raw_query).and_then(|q| channel_delete(state, &q)),
         Endpoint::TopicTombstone => params(raw_query).and_then(|q| topic_tombstone(state, &q)),
+        Endpoint::Metrics => return crate::metrics::respond(state, accept),
     };
     match result {
         Ok(Reply::Json(body)) => v1_response(StatusCode::OK, body, true),

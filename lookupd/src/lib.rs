@@ -3,10 +3,12 @@
 //! nsqd nodes register their topics and channels over the V1 TCP protocol
 //! ([`protocol_v1`], [`tcp`]); consumers and tools query the HTTP API ([`http`]); both
 //! read and write one [`registration_db::RegistrationDb`]. [`server::Server`] binds and
-//! runs the two listeners; [`options`] resolves flags and the config file.
+//! runs the two listeners; [`options`] resolves flags and the config file; [`metrics`]
+//! renders `GET /metrics`.
 
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod options;
 pub mod protocol_v1;
 pub mod query;

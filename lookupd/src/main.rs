@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    logging::init(opts.log_level, &opts.log_prefix);
+    logging::init(opts.log_level, &opts.log_prefix, opts.log_format);
     let prefix = opts.log_prefix.clone();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -20,6 +20,7 @@ use nsq_protocol::duration;
 pub struct Options {
     pub log_level: LogLevel,
     pub log_prefix: String,
+    pub log_format: LogFormat,
     pub tcp_address: String,
     pub http_address: String,
     pub broadcast_address: String,
@@ -32,6 +33,7 @@ impl Default for Options {
         Options {
             log_level: LogLevel::Info,
             log_prefix: DEFAULT_LOG_PREFIX.to_string(),
+            log_format: LogFormat::Text,
             tcp_address: DEFAULT_TCP_ADDRESS.to_string(),
             http_address: DEFAULT_HTTP_ADDRESS.to_string(),
             broadcast_address: os_hostname(),
@@ -91,6 +93,27 @@ impl fmt::Display for LogLevel {
     }
 }
 
+/// `--log-format`: nsqlookupd's own line layout, or one JSON object per line for log
+/// collectors (not an nsqlookupd flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("invalid log format '{s}' (text, json)")),
+        }
+    }
+}
+
 /// The command line, with the help texts nsqlookupd prints.
 #[derive(Parser, Debug)]
 #[command(
@@ -118,6 +141,10 @@ struct Cli {
     /// log message prefix
     #[arg(long, default_value = DEFAULT_LOG_PREFIX, value_name = "string")]
     log_prefix: String,
+
+    /// log output format: text, or json (one object per line, for log collectors)
+    #[arg(long, default_value = "text", value_parser = LogFormat::from_str, value_name = "string")]
+    log_format: LogFormat,
 
     /// [deprecated] has no effect, use --log-level
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
@@ -152,6 +179,7 @@ const FLAG_NAMES: &[&str] = &[
     "version",
     "log-level",
     "log-prefix",
+    "log-format",
     "verbose",
     "tcp-address",
     "http-address",
@@ -238,6 +266,7 @@ fn resolve(cli: Cli, m: &ArgMatches, cfg: &toml::Table) -> Result<Options, Optio
     let mut opts = Options {
         log_level: cli.log_level,
         log_prefix: cli.log_prefix,
+        log_format: cli.log_format,
         tcp_address: cli.tcp_address,
         http_address: cli.http_address,
         broadcast_address: cli.broadcast_address,
@@ -253,6 +282,16 @@ fn resolve(cli: Cli, m: &ArgMatches, cfg: &toml::Table) -> Result<Options, Optio
             opts.log_level = text
                 .parse()
                 .map_err(|_| OptionsError::ConfigLogLevel(text.clone()))?;
+        }
+    }
+    if !from_cli("log_format") {
+        if let Some(v) = cfg.get("log_format") {
+            let text = config_string("log_format", v)?;
+            opts.log_format = text.parse().map_err(|reason| OptionsError::ConfigValue {
+                key: "log_format",
+                value: text.clone(),
+                reason,
+            })?;
         }
     }
     let strings: [(&'static str, &mut String); 4] = [
@@ -363,6 +402,31 @@ mod tests {
         assert_eq!(o.tombstone_lifetime, Duration::from_secs(45));
         assert_eq!(o.log_level, LogLevel::Info);
         assert_eq!(o.log_prefix, "[nsqlookupd] ");
+        assert_eq!(o.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn log_format_flag_and_config() {
+        assert_eq!(run(&["--log-format=json"]).log_format, LogFormat::Json);
+        assert_eq!(run(&["-log-format", "text"]).log_format, LogFormat::Text);
+        assert!(parse(["x", "--log-format", "xml"]).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lookupd.cfg");
+        std::fs::write(&path, "log_format = \"json\"\n").unwrap();
+        let p = path.to_str().unwrap();
+        assert_eq!(run(&["--config", p]).log_format, LogFormat::Json);
+        assert_eq!(
+            run(&["--config", p, "--log-format", "text"]).log_format,
+            LogFormat::Text
+        );
+        std::fs::write(&path, "log_format = \"xml\"\n").unwrap();
+        assert!(matches!(
+            parse(["x", "--config", p]),
+            Err(OptionsError::ConfigValue {
+                key: "log_format",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -79,6 +79,7 @@ impl Server {
             ctx: Arc::clone(&ctx),
             inactive_producer_timeout: opts.inactive_producer_timeout,
             tombstone_lifetime: opts.tombstone_lifetime,
+            start_time: crate::registration_db::unix_nanos_now() / 1_000_000_000,
         }));
         let mut http_stop = stop_rx;
         let http_task = tokio::spawn(async move {

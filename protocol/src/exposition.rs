@@ -37,12 +37,14 @@ pub enum Kind {
     Info,
 }
 
-/// Writes one exposition document.
+/// Writes one exposition document. Samples are written straight into one buffer, with
+/// no allocation per sample (a node with thousands of channels has ~100k of them).
 pub struct Exposition {
     out: String,
     format: Format,
-    /// Base name and kind of the family being written.
-    current: Option<(String, Kind)>,
+    /// The family being written: its base name, and the name its counter, gauge or info
+    /// samples carry (`_total` and `_info` added).
+    current: Option<(String, String)>,
 }
 
 impl Exposition {
@@ -67,20 +69,28 @@ impl Exposition {
         };
         let _ = writeln!(self.out, "# HELP {type_name} {}", escape_help(help));
         let _ = writeln!(self.out, "# TYPE {type_name} {type_word}");
-        self.current = Some((name.to_string(), kind));
+        let suffix = match kind {
+            Kind::Counter => "_total",
+            Kind::Info => "_info",
+            Kind::Gauge | Kind::Histogram => "",
+        };
+        self.current = Some((name.to_string(), format!("{name}{suffix}")));
     }
 
     /// One sample of the current counter or gauge (or the `1` of an info metric).
     pub fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
-        let Some((name, kind)) = self.current.clone() else {
+        let Some((_, sample_name)) = &self.current else {
             return;
         };
-        let suffix = match kind {
-            Kind::Counter => "_total",
-            Kind::Info => "_info",
-            _ => "",
-        };
-        self.line(&format!("{name}{suffix}"), labels, None, value);
+        write_line(
+            &mut self.out,
+            self.format,
+            sample_name,
+            "",
+            labels,
+            None,
+            value,
+        );
     }
 
     /// One histogram series: cumulative `buckets` as (upper bound, count), plus sum and
@@ -92,38 +102,17 @@ impl Exposition {
         sum: f64,
         count: u64,
     ) {
-        let Some((name, _)) = self.current.clone() else {
+        let Some((name, _)) = &self.current else {
             return;
         };
-        let bucket = format!("{name}_bucket");
+        let (out, format) = (&mut self.out, self.format);
         for (le, n) in buckets {
-            self.line(&bucket, labels, Some(&format_value(*le)), *n as f64);
+            write_line(out, format, name, "_bucket", labels, Some(*le), *n as f64);
         }
-        self.line(&bucket, labels, Some("+Inf"), count as f64);
-        self.line(&format!("{name}_sum"), labels, None, sum);
-        self.line(&format!("{name}_count"), labels, None, count as f64);
-    }
-
-    fn line(&mut self, name: &str, labels: &[(&str, &str)], le: Option<&str>, value: f64) {
-        self.out.push_str(name);
-        if !labels.is_empty() || le.is_some() {
-            self.out.push('{');
-            let mut first = true;
-            for (k, v) in labels.iter().copied().chain(le.map(|l| ("le", l))) {
-                if !first {
-                    self.out.push(',');
-                }
-                first = false;
-                self.out.push_str(k);
-                self.out.push_str("=\"");
-                escape_label(&mut self.out, v);
-                self.out.push('"');
-            }
-            self.out.push('}');
-        }
-        self.out.push(' ');
-        self.out.push_str(&format_value(value));
-        self.out.push('\n');
+        let inf = Some(f64::INFINITY);
+        write_line(out, format, name, "_bucket", labels, inf, count as f64);
+        write_line(out, format, name, "_sum", labels, None, sum);
+        write_line(out, format, name, "_count", labels, None, count as f64);
     }
 
     /// The finished document (OpenMetrics ends with `# EOF`).
@@ -135,15 +124,155 @@ impl Exposition {
     }
 }
 
-fn format_value(v: f64) -> String {
+/// The standard `process_*` metrics of the calling process, read from `/proc/self`
+/// (nothing is written where `/proc` is missing): resident and virtual memory, CPU
+/// seconds, start time, open and maximum file descriptors.
+///
+/// CPU times in `/proc/<pid>/stat` are in `USER_HZ` ticks, which Linux fixes at 100 on
+/// every architecture Rust targets here; like Prometheus' own `procfs` package, this
+/// assumes 100 rather than asking `sysconf`.
+pub fn process_metrics(e: &mut Exposition) {
+    const USER_HZ: f64 = 100.0;
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        // `VmRSS:     1234 kB`
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        if let Some(rss) = kib("VmRSS:") {
+            e.family(
+                "process_resident_memory_bytes",
+                Kind::Gauge,
+                "Resident memory size in bytes.",
+            );
+            e.sample(&[], rss * 1024.0);
+        }
+        if let Some(virt) = kib("VmSize:") {
+            e.family(
+                "process_virtual_memory_bytes",
+                Kind::Gauge,
+                "Virtual memory size in bytes.",
+            );
+            e.sample(&[], virt * 1024.0);
+        }
+    }
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // Fields after the parenthesised command name, which may contain spaces: utime
+        // and stime are fields 14 and 15, starttime 22 (1-based, the pid being field 1).
+        if let Some((_, rest)) = stat.rsplit_once(')') {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+            if let (Some(utime), Some(stime)) = (num(11), num(12)) {
+                e.family(
+                    "process_cpu_seconds",
+                    Kind::Counter,
+                    "Total user and system CPU time spent in seconds.",
+                );
+                e.sample(&[], (utime + stime) / USER_HZ);
+            }
+            if let (Some(boot), Some(start)) = (boot_time(), num(19)) {
+                e.family(
+                    "process_start_time_seconds",
+                    Kind::Gauge,
+                    "Start time of the process since unix epoch in seconds.",
+                );
+                e.sample(&[], boot + start / USER_HZ);
+            }
+        }
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        e.family(
+            "process_open_fds",
+            Kind::Gauge,
+            "Number of open file descriptors.",
+        );
+        e.sample(&[], fds.count() as f64);
+    }
+    if let Some(max) = max_open_files() {
+        e.family(
+            "process_max_fds",
+            Kind::Gauge,
+            "Maximum number of open file descriptors.",
+        );
+        e.sample(&[], max);
+    }
+}
+
+/// System boot time, Unix seconds (`btime` in `/proc/stat`).
+fn boot_time() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The soft limit on open files (`Max open files  1024  4096  files`); `unlimited`
+/// is left out.
+fn max_open_files() -> Option<f64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// `name` + `suffix`, the labels (and `le`), the value, a newline.
+fn write_line(
+    out: &mut String,
+    format: Format,
+    name: &str,
+    suffix: &str,
+    labels: &[(&str, &str)],
+    le: Option<f64>,
+    value: f64,
+) {
+    out.push_str(name);
+    out.push_str(suffix);
+    if !labels.is_empty() || le.is_some() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(k);
+            out.push_str("=\"");
+            escape_label(out, v);
+            out.push('"');
+        }
+        if let Some(le) = le {
+            if !labels.is_empty() {
+                out.push(',');
+            }
+            out.push_str("le=\"");
+            match format {
+                // OpenMetrics wants `le` as a canonical float: `1.0`, not `1`.
+                Format::OpenMetrics if le.is_finite() && le.fract() == 0.0 => {
+                    let _ = write!(out, "{le:.1}");
+                }
+                _ => push_value(out, le),
+            }
+            out.push('"');
+        }
+        out.push('}');
+    }
+    out.push(' ');
+    push_value(out, value);
+    out.push('\n');
+}
+
+fn push_value(out: &mut String, v: f64) {
     if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
     } else if v.is_nan() {
-        "NaN".to_string()
+        out.push_str("NaN");
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
+        let _ = write!(out, "{}", v as i64);
     } else {
-        format!("{v}")
+        let _ = write!(out, "{v}");
     }
 }
 
@@ -190,6 +319,37 @@ mod tests {
     }
 
     #[test]
+    fn process_metrics_from_proc() {
+        let mut e = Exposition::new(Format::Prometheus);
+        process_metrics(&mut e);
+        let text = e.finish();
+        if !std::path::Path::new("/proc/self/stat").exists() {
+            return;
+        }
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("{name} in {text}"))
+                .parse()
+                .unwrap()
+        };
+        assert!(value("process_resident_memory_bytes") > 1e5);
+        assert!(value("process_virtual_memory_bytes") >= value("process_resident_memory_bytes"));
+        assert!(value("process_cpu_seconds_total") >= 0.0);
+        assert!(value("process_open_fds") >= 3.0);
+        assert!(value("process_max_fds") >= value("process_open_fds"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let start = value("process_start_time_seconds");
+        assert!(
+            start <= now + 1.0 && start > now - 3600.0,
+            "{start} vs {now}"
+        );
+    }
+
+    #[test]
     fn openmetrics_format() {
         let mut e = Exposition::new(Format::OpenMetrics);
         e.family("nsq_topic_messages", Kind::Counter, "Messages.");
@@ -200,6 +360,13 @@ mod tests {
         assert!(text.contains("# TYPE nsq_topic_messages counter\nnsq_topic_messages_total 1\n"));
         assert!(text.contains("# TYPE nsq_build info\nnsq_build_info{version=\"1.3.0\"} 1\n"));
         assert!(text.ends_with("# EOF\n"));
+        let mut e = Exposition::new(Format::OpenMetrics);
+        e.family("nsq_latency_seconds", Kind::Histogram, "Latency.");
+        e.histogram(&[], &[(0.5, 1), (1.0, 2)], 1.25, 3);
+        let text = e.finish();
+        assert!(text.contains("nsq_latency_seconds_bucket{le=\"0.5\"} 1\n"));
+        assert!(text.contains("nsq_latency_seconds_bucket{le=\"1.0\"} 2\n"));
+        assert!(text.contains("nsq_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
         assert_eq!(
             Format::negotiate(Some(
                 "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"

@@ -11,12 +11,14 @@
 //! - `/stats` (JSON and text): [`stats`];
 //! - `/topic/*`, `/channel/*`: [`admin`];
 //! - `/config/<opt>`: [`config`];
+//! - `/metrics` (Prometheus exposition, not in nsqd): [`metrics`];
 //! - V1 conventions, Go query parsing, body reading: [`response`], [`query`], [`body`].
 
 pub mod admin;
 pub mod body;
 pub mod config;
 pub mod info;
+pub mod metrics;
 pub mod publish;
 pub mod query;
 pub mod response;
@@ -84,6 +86,7 @@ enum Endpoint {
     Channel(Action),
     ConfigGet,
     ConfigPut,
+    Metrics,
 }
 
 /// nsqd v1.3.0's routes. A `:name` segment matches any one non-empty segment. The Go
@@ -111,6 +114,7 @@ const ROUTES: &[(&str, &str, Endpoint)] = &[
     ),
     ("GET", "/config/:opt", Endpoint::ConfigGet),
     ("PUT", "/config/:opt", Endpoint::ConfigPut),
+    ("GET", "/metrics", Endpoint::Metrics),
 ];
 
 /// Where a request goes.
@@ -195,6 +199,7 @@ async fn handle(
         Endpoint::Channel(action) => admin::channel(state, action, q),
         Endpoint::ConfigGet => config::get(state, &opt),
         Endpoint::ConfigPut => config::put(state, &opt, req.into_body()).await,
+        Endpoint::Metrics => return metrics::metrics(state, req.headers()).await,
     };
     response::v1(result)
 }

@@ -2,7 +2,7 @@
 //!
 //! Labels are `topic` and `channel` only (never message or client ids), so series count
 //! is bounded by topics × channels: per topic 6 series, per channel 11 plus 17 for the
-//! latency histogram, plus about 25 node and process series (monitoring/README.md has
+//! latency histogram, plus 19 node and process series (monitoring/README.md has
 //! the full table).
 
 use std::sync::atomic::Ordering;

@@ -213,7 +213,11 @@ async fn metrics_describe_the_registration_db() {
     let m = scrape(&server).await;
     let age = ages(&m);
     assert!(age["nsqd-b.ns.svc:4151"] >= 1.0, "{age:?}");
-    assert!(age["nsqd-a.ns.svc:4151"] < 0.5, "{age:?}");
+    // b last spoke at least 1.1 s before a did, however slow this scrape is.
+    assert!(
+        age["nsqd-b.ns.svc:4151"] - age["nsqd-a.ns.svc:4151"] >= 1.0,
+        "{age:?}"
+    );
     assert_eq!(m["nsq_lookupd_tombstones"], 0.0);
 
     // A disconnect takes the producer and its series away; registrations stay.

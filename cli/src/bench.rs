@@ -446,8 +446,8 @@ pub fn report(tool: &str, summary: &Summary) {
     println!("[{tool}] {summary}");
     if tool == "bench_reader" && summary.idle_at_end >= Duration::from_millis(500) {
         eprintln!(
-            "[{tool}] note: no message in the last {} of the run (the channel ran dry): \
-             ops/s understates the consume rate",
+            "[{tool}] note: no message in the last {} of the run (the channel was empty, \
+             or delivery stalled): ops/s understates the consume rate",
             duration::format(summary.idle_at_end)
         );
     }

@@ -20,12 +20,10 @@ pub use nsq_protocol::exposition::process_metrics;
 /// so a scrape never stalls publishing for long.
 pub fn render(nsqd: &Nsqd, format: Format) -> String {
     let mut e = Exposition::new(format);
-    // Retired totals first, then the live topics: a channel deleted while this renders
-    // is then counted once (live), not twice, and node totals do not step back on the
-    // next scrape (which Prometheus would read as a counter reset).
-    let r = nsqd.retired_counters();
-    let topics = nsqd.topics();
-    let per_topic: Vec<_> = topics.iter().map(|t| t.channels()).collect();
+    // Retired totals and the live set in one snapshot: a topic or channel deleted while
+    // this renders is counted exactly once, so node totals never step back (which
+    // Prometheus would read as a counter reset).
+    let (r, topics, per_topic) = nsqd.counter_snapshot();
     let channels: Vec<_> = topics
         .iter()
         .zip(&per_topic)

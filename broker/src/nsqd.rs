@@ -38,6 +38,15 @@ pub struct RetiredCounters {
     pub timed_out: u64,
 }
 
+impl RetiredCounters {
+    fn add_channel(&mut self, c: &crate::channel::ChannelCounters) {
+        self.delivered += c.delivered_count.load(Ordering::Relaxed);
+        self.finished += c.finish_count.load(Ordering::Relaxed);
+        self.requeued += c.requeue_count.load(Ordering::Relaxed);
+        self.timed_out += c.timeout_count.load(Ordering::Relaxed);
+    }
+}
+
 /// Why a topic or channel operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
@@ -211,17 +220,23 @@ impl Nsqd {
 
     /// Deletes a topic: its channels (consumers disconnected) and all stored data.
     pub fn delete_topic(&self, name: &str) -> Result<(), NodeError> {
-        let topic = self
-            .topics
-            .write()
-            .remove(name)
-            .ok_or(NodeError::TopicNotFound)?;
-        topic.mark_deleted();
-        {
+        let topic = {
+            // Leaving the live set and entering the retired totals happen under one
+            // lock, so a scrape sees the topic's counters exactly once.
             let mut r = self.retired.lock();
+            let topic = self
+                .topics
+                .write()
+                .remove(name)
+                .ok_or(NodeError::TopicNotFound)?;
             r.published += topic.message_count.load(Ordering::Relaxed);
             r.published_bytes += topic.message_bytes.load(Ordering::Relaxed);
-        }
+            for ch in topic.channels() {
+                r.add_channel(&ch.counters);
+            }
+            topic
+        };
+        topic.mark_deleted();
         let mut first_err = None;
         for ch in topic.channels() {
             if topic.remove_channel(&ch.name).is_some() {
@@ -244,9 +259,14 @@ impl Nsqd {
     /// Deletes one channel of a topic.
     pub fn delete_channel(&self, topic_name: &str, channel: &str) -> Result<(), NodeError> {
         let topic = self.topic(topic_name).ok_or(NodeError::TopicNotFound)?;
-        let (ch, remaining) = topic
-            .remove_channel(channel)
-            .ok_or(NodeError::ChannelNotFound)?;
+        let (ch, remaining) = {
+            let mut r = self.retired.lock();
+            let (ch, remaining) = topic
+                .remove_channel(channel)
+                .ok_or(NodeError::ChannelNotFound)?;
+            r.add_channel(&ch.counters);
+            (ch, remaining)
+        };
         let result = self.retire_channel(&ch);
         if remaining == 0 && topic.ephemeral {
             let _ = self.delete_topic(topic_name);
@@ -259,14 +279,6 @@ impl Nsqd {
 
     fn retire_channel(&self, ch: &Arc<Channel>) -> Result<(), NodeError> {
         ch.mark_deleted();
-        {
-            let c = &ch.counters;
-            let mut r = self.retired.lock();
-            r.delivered += c.delivered_count.load(Ordering::Relaxed);
-            r.finished += c.finish_count.load(Ordering::Relaxed);
-            r.requeued += c.requeue_count.load(Ordering::Relaxed);
-            r.timed_out += c.timeout_count.load(Ordering::Relaxed);
-        }
         let r = ch
             .delete_storage(MessageQueue::new(0, Overflow::Discard))
             .map_err(|e| NodeError::Storage(e.to_string()));
@@ -286,9 +298,13 @@ impl Nsqd {
         }
     }
 
-    /// Totals of topics and channels deleted so far.
-    pub fn retired_counters(&self) -> RetiredCounters {
-        *self.retired.lock()
+    /// Totals of topics and channels deleted so far, with the live topics and their
+    /// channels taken at the same instant: every counter is in exactly one of the two.
+    pub fn counter_snapshot(&self) -> (RetiredCounters, Vec<Arc<Topic>>, Vec<Vec<Arc<Channel>>>) {
+        let r = self.retired.lock();
+        let topics = self.topics();
+        let channels = topics.iter().map(|t| t.channels()).collect();
+        (*r, topics, channels)
     }
 
     /// Every channel of every topic.

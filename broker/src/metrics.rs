@@ -23,7 +23,8 @@ pub fn render(nsqd: &Nsqd, format: Format) -> String {
     // Retired totals and the live set in one snapshot: a topic or channel deleted while
     // this renders is counted exactly once, so node totals never step back (which
     // Prometheus would read as a counter reset).
-    let (r, topics, per_topic) = nsqd.counter_snapshot();
+    let snap = nsqd.counter_snapshot();
+    let (r, topics, per_topic) = (snap.retired, snap.topics, snap.channels);
     let channels: Vec<_> = topics
         .iter()
         .zip(&per_topic)

@@ -38,6 +38,14 @@ pub struct RetiredCounters {
     pub timed_out: u64,
 }
 
+/// See [`Nsqd::counter_snapshot`].
+pub struct CounterSnapshot {
+    pub retired: RetiredCounters,
+    pub topics: Vec<Arc<Topic>>,
+    /// The channels of each topic, in the same order as `topics`.
+    pub channels: Vec<Vec<Arc<Channel>>>,
+}
+
 impl RetiredCounters {
     fn add_channel(&mut self, c: &crate::channel::ChannelCounters) {
         self.delivered += c.delivered_count.load(Ordering::Relaxed);
@@ -300,11 +308,15 @@ impl Nsqd {
 
     /// Totals of topics and channels deleted so far, with the live topics and their
     /// channels taken at the same instant: every counter is in exactly one of the two.
-    pub fn counter_snapshot(&self) -> (RetiredCounters, Vec<Arc<Topic>>, Vec<Vec<Arc<Channel>>>) {
+    pub fn counter_snapshot(&self) -> CounterSnapshot {
         let r = self.retired.lock();
         let topics = self.topics();
         let channels = topics.iter().map(|t| t.channels()).collect();
-        (*r, topics, channels)
+        CounterSnapshot {
+            retired: *r,
+            topics,
+            channels,
+        }
     }
 
     /// Every channel of every topic.

@@ -236,6 +236,14 @@ impl NsqdEndpoints for StaticEndpoints {
     async fn lookupd_http_addresses(&self, _: &NsqCluster) -> crate::Result<Vec<String>> {
         Ok(self.lookupd.lock().map(|n| n.clone()).unwrap_or_default())
     }
+    /// Pod `<anything>-<i>` is the i-th nsqd address; others get an unroutable address.
+    fn nsqd_pod_http_address(&self, _: &NsqCluster, pod: &str) -> String {
+        let ordinal = pod.rsplit('-').next().and_then(|i| i.parse::<usize>().ok());
+        let nodes = self.nsqd.lock().map(|n| n.clone()).unwrap_or_default();
+        ordinal
+            .and_then(|i| nodes.get(i).cloned())
+            .unwrap_or_else(|| "127.0.0.1:9".to_string())
+    }
 }
 
 /// A Context whose Kubernetes client talks to the returned double.

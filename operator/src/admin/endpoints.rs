@@ -19,6 +19,8 @@ pub trait NsqdEndpoints: Send + Sync {
     async fn nsqd_http_addresses(&self, cluster: &NsqCluster) -> Result<Vec<String>>;
     /// `host:port` of the HTTP API of every nsqlookupd pod that can serve now (sorted).
     async fn lookupd_http_addresses(&self, cluster: &NsqCluster) -> Result<Vec<String>>;
+    /// `host:port` of the HTTP API of the nsqd pod named `pod`, ready or not.
+    fn nsqd_pod_http_address(&self, cluster: &NsqCluster, pod: &str) -> String;
 }
 
 /// Lists the cluster's pods through the Kubernetes API.
@@ -74,6 +76,14 @@ impl NsqdEndpoints for PodEndpoints {
             .iter()
             .map(|p| names.nsqd_pod_http_address(p))
             .collect())
+    }
+
+    fn nsqd_pod_http_address(&self, cluster: &NsqCluster, pod: &str) -> String {
+        Names::new(
+            &cluster.name_any(),
+            &cluster.namespace().unwrap_or_default(),
+        )
+        .nsqd_pod_http_address(pod)
     }
 
     async fn lookupd_http_addresses(&self, cluster: &NsqCluster) -> Result<Vec<String>> {

@@ -156,6 +156,20 @@ fn encode(s: &str) -> String {
 
 #[async_trait]
 impl NsqAdmin for HttpNsqAdmin {
+    async fn node_stats(&self, nsqd: &str) -> Result<StatsResponse, AdminError> {
+        let query = [
+            ("format", "json"),
+            ("include_clients", "false"),
+            ("include_mem", "false"),
+        ];
+        let body = self.call(http::Method::GET, nsqd, "/stats", &query).await?;
+        serde_json::from_slice(&body).map_err(|e| AdminError::Decode {
+            addr: nsqd.to_string(),
+            path: "/stats".into(),
+            message: e.to_string(),
+        })
+    }
+
     async fn topic_stats(
         &self,
         nsqd: &str,

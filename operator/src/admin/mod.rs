@@ -6,7 +6,7 @@ pub mod endpoints;
 pub mod http;
 
 use async_trait::async_trait;
-use nsq_protocol::stats::TopicStats;
+use nsq_protocol::stats::{StatsResponse, TopicStats};
 
 pub use endpoints::{NsqdEndpoints, PodEndpoints};
 pub use http::HttpNsqAdmin;
@@ -45,6 +45,9 @@ impl AdminError {
 /// `host:port` of the HTTP listener. Deleting what does not exist succeeds.
 #[async_trait]
 pub trait NsqAdmin: Send + Sync {
+    /// `GET /stats?format=json` on an nsqd (every topic and channel, no clients).
+    async fn node_stats(&self, nsqd: &str) -> Result<StatsResponse, AdminError>;
+
     /// `GET /stats?format=json&topic=T[&channel=C]` on an nsqd: the topic (with only that
     /// channel when `channel` is given), `None` when the node does not have it.
     async fn topic_stats(

@@ -63,7 +63,17 @@ pub async fn reconcile(cluster: Arc<NsqCluster>, ctx: Arc<Context>) -> Result<Ac
 
     apply(&services, &service::nsqd(&owner, Flavor::Headless)).await?;
     apply(&services, &service::nsqd(&owner, Flavor::Client)).await?;
-    let nsqd_sts = apply(&sets, &nsqd::statefulset(&cluster, &owner, &ctx.images)).await?;
+    let current = sets
+        .get_opt(&owner.names.nsqd())
+        .await?
+        .and_then(|s| s.spec.replicas);
+    let hold = scale_down_hold(&cluster, &owner.names, current, &ctx).await;
+    let replicas = hold.as_ref().map_or(spec.nsqd.replicas, |h| h.replicas);
+    let nsqd_sts = apply(
+        &sets,
+        &nsqd::statefulset(&cluster, &owner, &ctx.images, replicas),
+    )
+    .await?;
     if spec.nsqd.pdb.enabled {
         apply(
             &pdbs,
@@ -103,12 +113,110 @@ pub async fn reconcile(cluster: Arc<NsqCluster>, ctx: Arc<Context>) -> Result<Ac
     }
 
     let previous = cluster.status.clone().unwrap_or_default();
-    let status = cluster_status(&cluster, &owner.names, &lookupd_sts, &nsqd_sts, &previous);
+    let mut status = cluster_status(&cluster, &owner.names, &lookupd_sts, &nsqd_sts, &previous);
+    if let Some(h) = &hold {
+        hold_condition(&mut status, &previous, h, cluster.metadata.generation);
+    }
     let clusters: Api<NsqCluster> = Api::namespaced(client, &ns);
     patch_status(&clusters, &cluster.name_any(), &status).await?;
     announce_transitions(&cluster, &previous, &status, &ctx).await;
+    if let Some(h) = &hold {
+        let was_holding = find_condition(&previous.conditions, "Progressing")
+            .is_some_and(|c| c.reason == SCALE_DOWN_WAITING);
+        if !was_holding {
+            ctx.event(
+                cluster.as_ref(),
+                EventType::Warning,
+                "ScaleDownBlocked",
+                "ScaleDown",
+                h.reason.clone(),
+            )
+            .await;
+        }
+    }
     ctx.reset_backoff(cluster.as_ref());
     Ok(Action::requeue(RESYNC))
+}
+
+/// `Progressing` reason while a scale-down waits for pods to drain.
+pub const SCALE_DOWN_WAITING: &str = "ScaleDownWaitingForDrain";
+
+/// A scale-down held back: the replica count kept, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub replicas: i32,
+    pub reason: String,
+}
+
+/// Messages a node would strand if removed: queued (topic and channel), in flight,
+/// deferred; ephemeral topics and channels are left out (they never survive a restart).
+pub fn pending_messages(stats: &nsq_protocol::stats::StatsResponse) -> i64 {
+    let eph = nsq_protocol::names::is_ephemeral;
+    stats
+        .topics
+        .iter()
+        .flatten()
+        .filter(|t| !eph(&t.topic_name))
+        .map(|t| {
+            t.depth
+                + t.channels
+                    .iter()
+                    .filter(|c| !eph(&c.channel_name))
+                    .map(|c| c.depth + c.in_flight_count + c.deferred_count)
+                    .sum::<i64>()
+        })
+        .sum()
+}
+
+/// When the spec asks for fewer nsqd pods than run now, checks the pods that would go:
+/// any holding messages (or not answering) keeps the current count.
+async fn scale_down_hold(
+    cluster: &NsqCluster,
+    names: &Names,
+    current: Option<i32>,
+    ctx: &Context,
+) -> Option<Hold> {
+    let desired = cluster.spec.nsqd.replicas;
+    let current = current.filter(|c| *c > desired)?;
+    if !cluster.spec.nsqd.drain_before_scale_down {
+        return None;
+    }
+    let mut waiting = Vec::new();
+    for i in desired..current {
+        let pod = format!("{}-{i}", names.nsqd());
+        let addr = ctx.endpoints.nsqd_pod_http_address(cluster, &pod);
+        match ctx.admin.node_stats(&addr).await {
+            Ok(stats) => match pending_messages(&stats) {
+                0 => {}
+                n => waiting.push(format!("{pod} holds {n} message(s)")),
+            },
+            Err(e) => waiting.push(format!("{pod} cannot be checked ({e})")),
+        }
+    }
+    (!waiting.is_empty()).then(|| Hold {
+        replicas: current,
+        reason: format!(
+            "scale-down from {current} to {desired} nsqd pods waits until they are drained: {} (set spec.nsqd.drainBeforeScaleDown=false to skip)",
+            waiting.join("; ")
+        ),
+    })
+}
+
+fn hold_condition(
+    status: &mut NsqClusterStatus,
+    previous: &NsqClusterStatus,
+    hold: &Hold,
+    generation: Option<i64>,
+) {
+    status.conditions.retain(|c| c.type_ != "Progressing");
+    status.conditions.push(cond(
+        &previous.conditions,
+        "Progressing",
+        true,
+        SCALE_DOWN_WAITING,
+        hold.reason.clone(),
+        generation,
+    ));
 }
 
 /// Events when readiness flips.

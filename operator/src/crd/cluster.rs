@@ -110,6 +110,10 @@ pub struct NsqdSpec {
     /// The nsqd PodDisruptionBudget.
     #[serde(default)]
     pub pdb: PdbSpec,
+    /// On scale-down, keep the pods to be removed until nothing is queued, in flight or
+    /// deferred on them (consumers drain them); `false` removes them at once.
+    #[serde(default = "default_true")]
+    pub drain_before_scale_down: bool,
 }
 
 impl Default for NsqdSpec {
@@ -125,6 +129,7 @@ impl Default for NsqdSpec {
             termination_grace_period_seconds: default_nsqd_grace(),
             pod: PodOptions::default(),
             pdb: PdbSpec::default(),
+            drain_before_scale_down: true,
         }
     }
 }

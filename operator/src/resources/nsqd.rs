@@ -101,8 +101,14 @@ fn reclaim(p: ReclaimPolicy) -> String {
     .to_string()
 }
 
-/// The nsqd StatefulSet.
-pub fn statefulset(cluster: &NsqCluster, owner: &Owner, images: &DefaultImages) -> StatefulSet {
+/// The nsqd StatefulSet with `replicas` pods (the spec's count, or more while a
+/// scale-down waits for pods to drain).
+pub fn statefulset(
+    cluster: &NsqCluster,
+    owner: &Owner,
+    images: &DefaultImages,
+    replicas: i32,
+) -> StatefulSet {
     let spec = &cluster.spec.nsqd;
     let names = &owner.names;
     let selector = labels::selector(&names.cluster, COMPONENT_NSQD);
@@ -172,7 +178,7 @@ pub fn statefulset(cluster: &NsqCluster, owner: &Owner, images: &DefaultImages) 
             ..ObjectMeta::default()
         },
         spec: StatefulSetSpec {
-            replicas: Some(spec.replicas),
+            replicas: Some(replicas),
             service_name: Some(names.nsqd_headless()),
             selector: LabelSelector {
                 match_labels: Some(selector),
@@ -219,7 +225,12 @@ mod tests {
     use crate::resources::test_support::cluster;
 
     fn build(c: &NsqCluster) -> StatefulSet {
-        statefulset(c, &Owner::of(c).expect("owner"), &DefaultImages::default())
+        statefulset(
+            c,
+            &Owner::of(c).expect("owner"),
+            &DefaultImages::default(),
+            c.spec.nsqd.replicas,
+        )
     }
 
     fn container(sts: &StatefulSet) -> Container {

@@ -7,6 +7,7 @@ use http::Method;
 use kube::runtime::controller::Action;
 use serde_json::{json, Value};
 
+use super::drive;
 use crate::controller::cluster::{reconcile, RESYNC};
 use crate::crd::NsqCluster;
 use crate::fixtures::{kube_only_context, with_api, ApiServer};
@@ -63,6 +64,8 @@ async fn expect_pass(api: &mut ApiServer, ready: i32, sm_enabled: bool) -> Pass 
     api.expect_apply(&format!("{CORE}/services/demo-nsqd-headless"))
         .await;
     api.expect_apply(&format!("{CORE}/services/demo-nsqd"))
+        .await;
+    api.expect_get(&format!("{APPS}/statefulsets/demo-nsqd"), None)
         .await;
     let nsqd = expect_sts(api, "demo-nsqd", ready).await;
     api.expect_apply(&format!("{POLICY}/poddisruptionbudgets/demo-nsqd"))
@@ -243,6 +246,8 @@ async fn service_monitor_and_disabled_pdb() {
             .await;
         api.expect_apply(&format!("{CORE}/services/demo-nsqd"))
             .await;
+        api.expect_get(&format!("{APPS}/statefulsets/demo-nsqd"), None)
+            .await;
         expect_sts(&mut api, "demo-nsqd", 0).await;
         let (_, reply) = api
             .expect(
@@ -277,6 +282,8 @@ async fn a_missing_service_monitor_api_is_reported_not_fatal() {
             .await;
         api.expect_apply(&format!("{CORE}/services/demo-nsqd"))
             .await;
+        api.expect_get(&format!("{APPS}/statefulsets/demo-nsqd"), None)
+            .await;
         expect_sts(&mut api, "demo-nsqd", 3).await;
         api.expect_apply(&format!("{POLICY}/poddisruptionbudgets/demo-nsqd"))
             .await;
@@ -306,4 +313,128 @@ async fn an_api_error_fails_the_reconcile_for_a_retry() {
     .await;
     let err = result.expect_err("the reconcile fails");
     assert_eq!(err.metric_label(), "kube");
+}
+
+/// One pass where demo-nsqd currently runs `current` pods; returns the nsqd StatefulSet
+/// applied and the status written.
+async fn expect_pass_scaling(api: &mut ApiServer, current: Value) -> (Value, Value) {
+    api.expect_apply(&format!("{CORE}/services/demo-lookupd-headless"))
+        .await;
+    api.expect_apply(&format!("{CORE}/services/demo-lookupd"))
+        .await;
+    expect_sts(api, "demo-lookupd", 3).await;
+    api.expect_apply(&format!("{POLICY}/poddisruptionbudgets/demo-lookupd"))
+        .await;
+    api.expect_apply(&format!("{CORE}/services/demo-nsqd-headless"))
+        .await;
+    api.expect_apply(&format!("{CORE}/services/demo-nsqd"))
+        .await;
+    api.expect_get(&format!("{APPS}/statefulsets/demo-nsqd"), Some(current))
+        .await;
+    let nsqd = expect_sts(api, "demo-nsqd", 3).await;
+    api.expect_apply(&format!("{POLICY}/poddisruptionbudgets/demo-nsqd"))
+        .await;
+    let (_, reply) = api.expect(Method::DELETE, SM).await;
+    reply.error(404, "NotFound");
+    let status = api.expect_status(CLUSTER).await;
+    (nsqd, status)
+}
+
+#[tokio::test]
+async fn scale_down_waits_until_the_pods_to_remove_are_drained() {
+    use super::nsq::Fleet;
+    use crate::resources::{nsqd, DefaultImages, Owner};
+
+    // Three real nsqd play demo-nsqd-0..2; the spec now asks for 2.
+    let fleet = Fleet::start(3).await;
+    fleet.nsqds[2].publish("orders", b"still queued").await;
+    let mut c = cluster();
+    c.spec.nsqd.replicas = 2;
+    let running = serde_json::to_value(nsqd::statefulset(
+        &c,
+        &Owner::of(&c).expect("owner"),
+        &DefaultImages::default(),
+        3,
+    ))
+    .expect("json");
+
+    let (ctx, api) = fleet.context();
+    let current = running.clone();
+    drive(
+        api,
+        reconcile(Arc::new(c.clone()), ctx),
+        move |mut api| async move {
+            let (nsqd, status) = expect_pass_scaling(&mut api, current).await;
+            assert_eq!(
+                nsqd["spec"]["replicas"], 3,
+                "kept while demo-nsqd-2 holds a message"
+            );
+            let p = condition(&status, "Progressing");
+            assert_eq!(p["status"], "True");
+            assert_eq!(p["reason"], "ScaleDownWaitingForDrain");
+            assert!(p["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("demo-nsqd-2 holds 1 message(s)"));
+            api.expect_event("ns", "ClusterReady").await;
+            let ev = api.expect_event("ns", "ScaleDownBlocked").await;
+            assert_eq!(ev["type"], "Warning");
+            api
+        },
+    )
+    .await
+    .expect("reconcile succeeds");
+
+    // Consumers drained it (here: emptied); the scale-down proceeds.
+    let code = super::nsq::http_post(&fleet.nsqds[2].http(), "/topic/empty?topic=orders").await;
+    assert_eq!(code, 200);
+    let (ctx, api) = fleet.context();
+    drive(
+        api,
+        reconcile(Arc::new(c), ctx),
+        move |mut api| async move {
+            let (nsqd, _) = expect_pass_scaling(&mut api, running).await;
+            assert_eq!(nsqd["spec"]["replicas"], 2);
+            api.expect_event("ns", "ClusterReady").await;
+            api
+        },
+    )
+    .await
+    .expect("reconcile succeeds");
+    fleet.shutdown().await;
+}
+
+#[test]
+fn pending_messages_ignore_ephemeral_queues() {
+    use crate::controller::cluster::pending_messages;
+    use nsq_protocol::stats::{ChannelStats, StatsResponse, TopicStats};
+    let stats = StatsResponse {
+        topics: Some(vec![
+            TopicStats {
+                topic_name: "a".into(),
+                depth: 1,
+                channels: vec![
+                    ChannelStats {
+                        channel_name: "c".into(),
+                        in_flight_count: 2,
+                        deferred_count: 3,
+                        ..ChannelStats::default()
+                    },
+                    ChannelStats {
+                        channel_name: "tail#ephemeral".into(),
+                        depth: 100,
+                        ..ChannelStats::default()
+                    },
+                ],
+                ..TopicStats::default()
+            },
+            TopicStats {
+                topic_name: "t#ephemeral".into(),
+                depth: 50,
+                ..TopicStats::default()
+            },
+        ]),
+        ..StatsResponse::default()
+    };
+    assert_eq!(pending_messages(&stats), 6);
 }

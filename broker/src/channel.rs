@@ -341,6 +341,20 @@ impl Channel {
         self.deferred.lock().len()
     }
 
+    /// Takes up to `max` queued messages out of the channel without delivering them
+    /// (`nsq drain` moving a removed node's queues elsewhere).
+    pub fn take_queued(&self, max: usize, out: &mut Vec<Message>) -> usize {
+        let mut q = self.queue.lock();
+        let start = out.len();
+        while out.len() - start < max {
+            match q.pop() {
+                Some(m) => out.push(m),
+                None => break,
+            }
+        }
+        out.len() - start
+    }
+
     /// Drops queued, in-flight and deferred messages; consumers' in-flight counts reset.
     pub fn empty(&self) -> Result<(), QueueError> {
         let dropped = self.in_flight.lock().drain();

@@ -1,6 +1,6 @@
-//! A minimal HTTP/1.1 GET for the few outbound requests nsqd makes (lookupd
-//! `/channels`): one request per connection, `Content-Length`, chunked or
-//! read-to-close bodies, 200 only.
+//! A minimal HTTP/1.1 client for the few outbound requests nsqd and its tools make
+//! (lookupd `/channels`, `nsq drain`'s `/channel/import`): one request per connection,
+//! `Content-Length`, chunked or read-to-close bodies, 200 only.
 
 use std::time::Duration;
 
@@ -16,16 +16,38 @@ pub async fn get(addr: &str, path: &str, deadline: Duration) -> Result<Vec<u8>, 
         .map_err(|_| format!("GET http://{addr}{path}: timed out"))?
 }
 
+/// POSTs `body` to `http://<addr><path>` and returns the body of a 200 response.
+pub async fn post(
+    addr: &str,
+    path: &str,
+    body: &[u8],
+    deadline: Duration,
+) -> Result<Vec<u8>, String> {
+    tokio::time::timeout(deadline, request(addr, "POST", path, body))
+        .await
+        .map_err(|_| format!("POST http://{addr}{path}: timed out"))?
+}
+
 async fn get_inner(addr: &str, path: &str) -> Result<Vec<u8>, String> {
+    request(addr, "GET", path, &[]).await
+}
+
+async fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> Result<Vec<u8>, String> {
     let mut s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let length = if method == "GET" {
+        String::new()
+    } else {
+        format!("Content-Length: {}\r\n", body.len())
+    };
     let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/vnd.nsq; version=1.0\r\n\
-         User-Agent: nsqd/{}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/vnd.nsq; version=1.0\r\n\
+         User-Agent: nsqd/{}\r\n{length}Connection: close\r\n\r\n",
         nsq_protocol::NSQ_VERSION
     );
     s.write_all(req.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
+    s.write_all(body).await.map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {

@@ -195,6 +195,19 @@ impl Topic {
         self.state.lock().backlog.backend_depth()
     }
 
+    /// Takes up to `max` messages out of the topic-level backlog (`nsq drain`).
+    pub fn take_backlog(&self, max: usize, out: &mut Vec<Message>) -> usize {
+        let mut st = self.state.lock();
+        let start = out.len();
+        while out.len() - start < max {
+            match st.backlog.pop() {
+                Some(m) => out.push(m),
+                None => break,
+            }
+        }
+        out.len() - start
+    }
+
     /// Drops the topic-level backlog (channels untouched).
     pub fn empty(&self) -> Result<(), QueueError> {
         self.state.lock().backlog.clear()

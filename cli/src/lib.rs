@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod conn;
+pub mod drain;
 pub mod http;
 pub mod publish;
 pub mod stat;

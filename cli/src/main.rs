@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use nsq_cli::{bench, publish, stat, tail, up};
+use nsq_cli::{bench, drain, publish, stat, tail, up};
 use nsqlookupd::server::ShutdownSignal;
 
 #[derive(Debug, Parser)]
@@ -27,6 +27,8 @@ enum Command {
     Tail(tail::TailArgs),
     /// Print queue depth, in-flight, requeues and rates from nsqd /stats, periodically
     Stat(stat::StatArgs),
+    /// Move every queued message of a removed nsqd's data directory to surviving nodes
+    Drain(drain::DrainArgs),
     /// Measure nsqd throughput the way nsq's bench_writer and bench_reader do
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -67,6 +69,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Up(args) => run_up(args).await,
         Command::Pub(args) => {
             publish::run(&args).await?;
+            Ok(())
+        }
+        Command::Drain(args) => {
+            let report = drain::run(&args).await?;
+            println!(
+                "drained {}: {} channel messages imported, {} topic messages published",
+                args.data_path.display(),
+                report.channel_messages,
+                report.topic_messages
+            );
             Ok(())
         }
         Command::Tail(args) => {

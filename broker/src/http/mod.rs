@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod body;
 pub mod config;
+pub mod import;
 pub mod info;
 pub mod metrics;
 pub mod publish;
@@ -87,6 +88,7 @@ enum Endpoint {
     ConfigGet,
     ConfigPut,
     Metrics,
+    ChannelImport,
 }
 
 /// nsqd v1.3.0's routes. A `:name` segment matches any one non-empty segment. The Go
@@ -115,6 +117,8 @@ const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET", "/config/:opt", Endpoint::ConfigGet),
     ("PUT", "/config/:opt", Endpoint::ConfigPut),
     ("GET", "/metrics", Endpoint::Metrics),
+    // Extension (not in NSQ): used by `nsq drain` on scale-down.
+    ("POST", "/channel/import", Endpoint::ChannelImport),
 ];
 
 /// Where a request goes.
@@ -145,10 +149,13 @@ async fn dispatch(State(state): State<Arc<HttpState>>, req: Request) -> Response
                 tracing::error!(path = %path, "panic in HTTP handler");
                 response::v1(Err(ApiError::INTERNAL))
             });
-            // nsqd does not log /pub and /mpub requests.
+            // nsqd does not log /pub and /mpub requests (nor do we the bulk import).
             (
                 response,
-                !matches!(endpoint, Endpoint::Pub | Endpoint::Mpub),
+                !matches!(
+                    endpoint,
+                    Endpoint::Pub | Endpoint::Mpub | Endpoint::ChannelImport
+                ),
             )
         }
         Route::Redirect(to) => (redirect(&method, to, uri.query()), false),
@@ -200,6 +207,7 @@ async fn handle(
         Endpoint::ConfigGet => config::get(state, &opt),
         Endpoint::ConfigPut => config::put(state, &opt, req.into_body()).await,
         Endpoint::Metrics => return metrics::metrics(state, req.headers()).await,
+        Endpoint::ChannelImport => import::import(state, q, req.into_body()).await,
     };
     response::v1(result)
 }

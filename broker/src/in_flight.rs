@@ -150,7 +150,7 @@ impl InFlightQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::{BuildHasher, Hash};
+    use std::hash::BuildHasher;
 
     /// Consecutive IDs must spread over buckets: count distinct low 12 bits over 4096
     /// consecutive IDs (a good hash leaves few collisions; the broken one had 1 value).
@@ -160,11 +160,7 @@ mod tests {
         let g = crate::guid::IdGenerator::new(7);
         let low: std::collections::HashSet<u64> = g
             .next_n(4096)
-            .map(|id| {
-                let mut h = build.build_hasher();
-                id.hash(&mut h);
-                h.finish() & 0xfff
-            })
+            .map(|id| build.hash_one(id) & 0xfff)
             .collect();
         assert!(low.len() > 2000, "only {} distinct buckets", low.len());
     }

@@ -23,7 +23,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{watcher, Controller};
+use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
@@ -180,6 +180,38 @@ fn managed() -> watcher::Config {
     ))
 }
 
+/// What makes an object worth reconciling again: its spec (generation), its finalizers
+/// (the finalizer helper adds ours, then waits for that change) and the start of its
+/// deletion. Our own status writes change none of these, so they do not loop back.
+fn worth_reconciling<K: Resource>(obj: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    obj.meta().generation.hash(&mut h);
+    obj.meta().finalizers.hash(&mut h);
+    obj.meta().deletion_timestamp.is_some().hash(&mut h);
+    Some(h.finish())
+}
+
+/// A Controller over `api` whose trigger stream skips status-only changes.
+fn controller_for<K>(api: Api<K>) -> Controller<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = kube::runtime::reflector::store();
+    let stream = kube::runtime::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(worth_reconciling, Default::default());
+    Controller::for_stream(stream, reader)
+}
+
 /// Every NsqTopic/NsqChannel (from `store`) of the cluster that owns the nsqd StatefulSet
 /// `sts`: a pod appearing or becoming ready changes the StatefulSet's status, which
 /// re-applies that cluster's topics and channels to the new pod.
@@ -230,7 +262,7 @@ pub async fn run(
     let ns = namespace.as_deref();
     let config = kube::runtime::controller::Config::default().concurrency(concurrency);
 
-    let clusters = Controller::new(api::<NsqCluster>(&client, ns), watcher::Config::default())
+    let clusters = controller_for(api::<NsqCluster>(&client, ns))
         .with_config(config.clone())
         .owns(api::<StatefulSet>(&client, ns), managed())
         .owns(api::<Service>(&client, ns), managed())
@@ -239,8 +271,7 @@ pub async fn run(
         .run(cluster::reconcile, error_policy, ctx.clone())
         .for_each(|r| async move { log_result("NsqCluster", r) });
 
-    let topics = Controller::new(api::<NsqTopic>(&client, ns), watcher::Config::default())
-        .with_config(config.clone());
+    let topics = controller_for(api::<NsqTopic>(&client, ns)).with_config(config.clone());
     let topic_store = topics.store();
     let topics = topics
         .watches(api::<StatefulSet>(&client, ns), managed(), move |sts| {
@@ -252,8 +283,7 @@ pub async fn run(
         .run(topic::reconcile, error_policy, ctx.clone())
         .for_each(|r| async move { log_result("NsqTopic", r) });
 
-    let channels = Controller::new(api::<NsqChannel>(&client, ns), watcher::Config::default())
-        .with_config(config);
+    let channels = controller_for(api::<NsqChannel>(&client, ns)).with_config(config);
     let channel_store = channels.store();
     let channels = channels
         .watches(api::<StatefulSet>(&client, ns), managed(), move |sts| {
@@ -281,6 +311,32 @@ fn log_result<K: Resource, E: std::fmt::Display, Q: std::fmt::Display>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_writes_do_not_retrigger_but_spec_finalizers_and_deletion_do() {
+        use crate::crd::{NsqTopicSpec, NsqTopicStatus};
+        let mut t = NsqTopic::new("t", NsqTopicSpec::default());
+        t.metadata.generation = Some(1);
+        let base = worth_reconciling(&t);
+        t.status = Some(NsqTopicStatus {
+            depth: 42,
+            ..NsqTopicStatus::default()
+        });
+        t.metadata.resource_version = Some("2".into());
+        assert_eq!(worth_reconciling(&t), base, "status only");
+        let mut spec = t.clone();
+        spec.metadata.generation = Some(2);
+        assert_ne!(worth_reconciling(&spec), base);
+        let mut fin = t.clone();
+        fin.metadata.finalizers = Some(vec!["x".into()]);
+        assert_ne!(worth_reconciling(&fin), base);
+        let mut del = t.clone();
+        del.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
+        assert_ne!(worth_reconciling(&del), base);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

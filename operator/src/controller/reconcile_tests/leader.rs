@@ -134,3 +134,97 @@ async fn the_holder_renews_and_releases() {
     .expect("rounds succeed");
     assert!(won);
 }
+
+#[tokio::test]
+async fn the_run_loop_reports_leadership_then_its_loss() {
+    use crate::leader::{wait_for_leadership, Leadership};
+    use tokio::sync::watch;
+
+    let (ctx, api) = kube_only_context();
+    let e = elector(&ctx);
+    let (state_tx, mut state_rx) = watch::channel(Leadership::Follower);
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let runner = tokio::spawn(e.run(Duration::from_millis(10), state_tx, stop_rx));
+    let mut watcher = state_rx.clone();
+    drive(
+        api,
+        async move {
+            wait_for_leadership(&mut watcher).await.expect("leads");
+            let lost = watcher.wait_for(|s| *s == Leadership::Lost).await.is_ok();
+            assert!(lost);
+        },
+        |mut api| async move {
+            // Round 1: no lease yet, create it.
+            api.expect_get(LEASE, None).await;
+            let (seen, reply) = api
+                .expect(
+                    Method::POST,
+                    "/apis/coordination.k8s.io/v1/namespaces/ops/leases",
+                )
+                .await;
+            reply.json(seen.body.clone());
+            // Round 2: someone else holds it now (e.g. after a long pause): leadership lost.
+            api.expect_get(LEASE, Some(lease("other", 0))).await;
+            api
+        },
+    )
+    .await;
+    runner.await.expect("elector returns after the loss");
+    assert_eq!(*state_rx.borrow_and_update(), Leadership::Lost);
+    assert!(wait_for_leadership(&mut state_rx).await.is_err());
+}
+
+#[tokio::test]
+async fn pod_endpoints_list_ready_pods_by_stable_dns_name() {
+    use crate::admin::{NsqdEndpoints, PodEndpoints};
+    use crate::resources::test_support::cluster;
+
+    let (ctx, api) = kube_only_context();
+    let endpoints = PodEndpoints::new(ctx.client.clone());
+    let c = cluster();
+    let pod = |name: &str, ready: &str| {
+        json!({
+            "metadata": {"name": name, "namespace": "ns"},
+            "status": {"conditions": [{"type": "Ready", "status": ready}]}
+        })
+    };
+    let list = json!({
+        "apiVersion": "v1", "kind": "PodList", "metadata": {},
+        "items": [pod("demo-nsqd-1", "True"), pod("demo-nsqd-0", "True"), pod("demo-nsqd-2", "False")]
+    });
+    let addrs = drive(
+        api,
+        endpoints.nsqd_http_addresses(&c),
+        move |mut api| async move {
+            let (seen, reply) = api.expect(Method::GET, "/api/v1/namespaces/ns/pods").await;
+            let selector = seen
+                .param("labelSelector")
+                .unwrap_or_default()
+                .replace("%3D", "=")
+                .replace("%2C", ",");
+            assert!(
+                selector.contains("app.kubernetes.io/component=nsqd"),
+                "{selector}"
+            );
+            assert!(
+                selector.contains("app.kubernetes.io/instance=demo"),
+                "{selector}"
+            );
+            reply.json(list);
+            api
+        },
+    )
+    .await
+    .expect("lists");
+    assert_eq!(
+        addrs,
+        [
+            "demo-nsqd-0.demo-nsqd-headless.ns.svc:4151",
+            "demo-nsqd-1.demo-nsqd-headless.ns.svc:4151"
+        ]
+    );
+    assert_eq!(
+        endpoints.nsqd_pod_http_address(&c, "demo-nsqd-7"),
+        "demo-nsqd-7.demo-nsqd-headless.ns.svc:4151"
+    );
+}

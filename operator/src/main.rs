@@ -121,8 +121,13 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Crdgen { out_dir: None }) => {
-            print!("{}", nsq_operator::crdgen::render_all()?);
-            Ok(())
+            use std::io::Write;
+            let yaml = nsq_operator::crdgen::render_all()?;
+            match std::io::stdout().lock().write_all(yaml.as_bytes()) {
+                // `crdgen | head` closing the pipe early is not a failure.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
         }
         None => run(cli.run).await,
     }

@@ -112,7 +112,13 @@ impl ClientShared {
 
     pub fn record_publish(&self, topic: &str, count: u64) {
         self.published.store(true, Ordering::Relaxed);
-        *self.pub_counts.lock().entry(topic.to_string()).or_insert(0) += count;
+        let mut counts = self.pub_counts.lock();
+        match counts.get_mut(topic) {
+            Some(n) => *n += count,
+            None => {
+                counts.insert(topic.to_string(), count);
+            }
+        }
     }
 
     pub fn has_published(&self) -> bool {

@@ -5,6 +5,9 @@
 //! Routing is done here rather than with axum's router so that the details clients can
 //! observe (HEAD is not GET, the `Allow` list, the 404/405 bodies) match nsqlookupd.
 //! `GET /metrics` (not in nsqlookupd) is the Prometheus exposition of [`crate::metrics`].
+//!
+//! The route resolution, query decoding and V1 body conventions are shared with nsqd in
+//! [`nsq_protocol::http_api`]; this module keeps nsqlookupd's route table and handlers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,16 +17,20 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
+use nsq_protocol::http_api::query::{decode_path, Query};
+use nsq_protocol::http_api::response::{
+    to_go_json, v1_error_body, JSON_CONTENT_TYPE, NSQ_CONTENT_TYPE, NSQ_CONTENT_TYPE_V1,
+    TEXT_CONTENT_TYPE,
+};
+use nsq_protocol::http_api::router::{self, Route, Router};
 use nsq_protocol::lookup::{
-    ChannelsResponse, ErrorResponse, InfoResponse, LookupResponse, Node, NodesResponse,
-    TopicsResponse,
+    ChannelsResponse, InfoResponse, LookupResponse, Node, NodesResponse, TopicsResponse,
 };
 use nsq_protocol::names::{is_valid_channel_name, is_valid_topic_name};
 use serde::Serialize;
 use tracing::info;
 
 use crate::protocol_v1::Context;
-use crate::query::{percent_decode_path, Query};
 use crate::registration_db::{filter_active, Category, Registration};
 
 /// What the HTTP handlers share.
@@ -60,7 +67,7 @@ enum Endpoint {
 
 /// nsqlookupd v1.3.0's routes (the pre-1.0 `/create_topic` etc. are gone; the Go pprof
 /// routes have no equivalent here).
-const ROUTES: &[(&str, &str, Endpoint)] = &[
+const ROUTER: Router<'static, Endpoint> = Router::new(&[
     ("GET", "/ping", Endpoint::Ping),
     ("GET", "/info", Endpoint::Info),
     ("GET", "/debug", Endpoint::Debug),
@@ -74,7 +81,7 @@ const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("POST", "/channel/delete", Endpoint::ChannelDelete),
     ("POST", "/topic/tombstone", Endpoint::TopicTombstone),
     ("GET", "/metrics", Endpoint::Metrics),
-];
+]);
 
 /// A V1 error: status plus the `message` code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +102,7 @@ async fn dispatch(
 ) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let path = percent_decode_path(req.uri().path());
+    let path = decode_path(req.uri().path());
     let raw_query = req.uri().query();
     let accept = req
         .headers()
@@ -132,111 +139,36 @@ fn route(
     raw_query: Option<&str>,
     accept: Option<&str>,
 ) -> Response {
-    let m = method.as_str();
-    if let Some(&(_, _, endpoint)) = ROUTES.iter().find(|(rm, rp, _)| *rm == m && *rp == path) {
-        return handle(state, endpoint, raw_query.unwrap_or(""), accept);
-    }
-    let method_has_routes = ROUTES.iter().any(|(rm, _, _)| *rm == m);
-    if method_has_routes && method != Method::CONNECT && path != "/" {
-        if let Some(fixed) = fixed_path(m, path) {
-            return redirect(method, fixed, raw_query);
+    match ROUTER.route(method.as_str(), path) {
+        Route::Handle(endpoint, _) => handle(state, endpoint, raw_query.unwrap_or(""), accept),
+        Route::Redirect(to) => redirect(method, &to, raw_query),
+        Route::Options(allow) => with_allow(Response::new(Body::empty()), &allow),
+        Route::MethodNotAllowed(allow) => {
+            let resp = v1_error(ApiError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+            ));
+            with_allow(resp, &allow)
         }
+        Route::NotFound => v1_error(ApiError(StatusCode::NOT_FOUND, "NOT_FOUND")),
     }
-    let allowed = allowed_methods(path, m);
-    if method == Method::OPTIONS {
-        if let Some(allow) = allowed {
-            return with_allow(Response::new(Body::empty()), &allow);
-        }
-    } else if let Some(allow) = allowed {
-        let resp = v1_error(ApiError(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-        ));
-        return with_allow(resp, &allow);
-    }
-    v1_error(ApiError(StatusCode::NOT_FOUND, "NOT_FOUND"))
 }
 
-/// httprouter's `Allow` list: the other methods routed at `path`, plus OPTIONS, sorted.
-fn allowed_methods(path: &str, method: &str) -> Option<String> {
-    let mut allowed: Vec<&str> = ROUTES
-        .iter()
-        .filter(|(rm, rp, _)| *rp == path && *rm != method)
-        .map(|(rm, _, _)| *rm)
-        .collect();
-    if allowed.is_empty() {
-        return None;
-    }
-    allowed.push("OPTIONS");
-    allowed.sort_unstable();
-    allowed.dedup();
-    Some(allowed.join(", "))
-}
-
-/// httprouter's redirect target: the cleaned path, matched case-insensitively and with
-/// or without a trailing slash, against this method's routes.
-fn fixed_path(method: &str, path: &str) -> Option<&'static str> {
-    let cleaned = clean_path(path);
-    let trimmed = match cleaned.strip_suffix('/') {
-        Some(t) if !t.is_empty() => t,
-        _ => cleaned.as_str(),
-    };
-    ROUTES
-        .iter()
-        .find(|(rm, rp, _)| *rm == method && rp.eq_ignore_ascii_case(trimmed))
-        .map(|(_, rp, _)| *rp)
-        .filter(|rp| *rp != path)
-}
-
-/// Go's `path.Clean` keeping a trailing slash, rooted at `/` (httprouter's `CleanPath`).
-fn clean_path(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in path.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    let mut out = format!("/{}", parts.join("/"));
-    if path.ends_with('/') && out.len() > 1 {
-        out.push('/');
-    }
-    out
-}
-
+/// 301 for GET (with Go's little HTML body), 307 for other methods.
 fn redirect(method: &Method, to: &str, raw_query: Option<&str>) -> Response {
-    let mut location = to.to_string();
-    if let Some(q) = raw_query {
-        location.push('?');
-        location.push_str(q);
-    }
-    let (status, body) = if method == Method::GET {
-        let href = location
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&#34;")
-            .replace('\'', "&#39;");
-        (
-            StatusCode::MOVED_PERMANENTLY,
-            format!("<a href=\"{href}\">Moved Permanently</a>.\n\n"),
-        )
+    let r = router::redirect(method.as_str(), to, raw_query);
+    let mut resp = Response::new(Body::from(r.body));
+    *resp.status_mut() = if r.permanent {
+        StatusCode::MOVED_PERMANENTLY
     } else {
-        (StatusCode::TEMPORARY_REDIRECT, String::new())
+        StatusCode::TEMPORARY_REDIRECT
     };
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = status;
-    if let Ok(v) = HeaderValue::from_str(&location) {
+    if let Ok(v) = HeaderValue::from_str(&r.location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
-    if method == Method::GET {
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
+    if let Some(ct) = r.content_type {
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     resp
 }
@@ -448,30 +380,12 @@ fn json<T: Serialize>(value: &T) -> Reply {
     Reply::Json(go_json(value))
 }
 
-/// Serializes like Go's `json.Marshal`: `<`, `>`, `&`, U+2028 and U+2029 are escaped.
-/// Those characters can only occur inside strings, so escaping the output is safe.
+/// Serializes like Go's `json.Marshal` (`<`, `>`, `&`, U+2028 and U+2029 escaped).
 pub fn go_json<T: Serialize>(value: &T) -> String {
     // Our reply types are plain structs and maps with string keys: serialization
     // cannot fail, and an empty body would be the visible symptom if it ever did.
-    let raw = serde_json::to_string(value).unwrap_or_default();
-    if !raw.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
-        return raw;
-    }
-    let mut out = String::with_capacity(raw.len() + 16);
-    for c in raw.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
+    to_go_json(value).unwrap_or_default()
 }
-
-const X_NSQ_CONTENT_TYPE: &str = "x-nsq-content-type";
 
 fn v1_response(status: StatusCode, body: String, is_json: bool) -> Response {
     let mut resp = Response::new(Body::from(body));
@@ -480,21 +394,18 @@ fn v1_response(status: StatusCode, body: String, is_json: bool) -> Response {
     if is_json {
         headers.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
+            HeaderValue::from_static(JSON_CONTENT_TYPE),
         );
     }
     headers.insert(
-        X_NSQ_CONTENT_TYPE,
-        HeaderValue::from_static("nsq; version=1.0"),
+        NSQ_CONTENT_TYPE,
+        HeaderValue::from_static(NSQ_CONTENT_TYPE_V1),
     );
     resp
 }
 
 fn v1_error(ApiError(status, message): ApiError) -> Response {
-    let body = go_json(&ErrorResponse {
-        message: message.to_string(),
-    });
-    v1_response(status, body, true)
+    v1_response(status, v1_error_body(message), true)
 }
 
 /// `/ping`: nsqlookupd's plain-text decorator sets no NSQ header.
@@ -502,7 +413,7 @@ fn plain_text(body: &'static str) -> Response {
     let mut resp = Response::new(Body::from(body));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
+        HeaderValue::from_static(TEXT_CONTENT_TYPE),
     );
     resp
 }
@@ -512,35 +423,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_json_escapes_html() {
-        let v = ErrorResponse {
-            message: "<a&b>\u{2028}".into(),
-        };
-        assert_eq!(go_json(&v), r#"{"message":"\u003ca\u0026b\u003e\u2028"}"#);
-    }
-
-    #[test]
     fn allow_lists_like_httprouter() {
         assert_eq!(
-            allowed_methods("/lookup", "POST").as_deref(),
+            ROUTER.allowed_methods("/lookup", "POST").as_deref(),
             Some("GET, OPTIONS")
         );
         assert_eq!(
-            allowed_methods("/topic/create", "GET").as_deref(),
+            ROUTER.allowed_methods("/topic/create", "GET").as_deref(),
             Some("OPTIONS, POST")
         );
-        assert_eq!(allowed_methods("/nope", "GET"), None);
+        assert_eq!(ROUTER.allowed_methods("/nope", "GET"), None);
     }
 
     #[test]
     fn path_fixing() {
-        assert_eq!(clean_path("//a/./b/../c/"), "/a/c/");
-        assert_eq!(clean_path(""), "/");
-        assert_eq!(fixed_path("GET", "/ping/"), Some("/ping"));
-        assert_eq!(fixed_path("GET", "/PING"), Some("/ping"));
-        assert_eq!(fixed_path("GET", "//lookup"), Some("/lookup"));
-        assert_eq!(fixed_path("GET", "/topic/create/"), None);
-        assert_eq!(fixed_path("POST", "/Topic/Create"), Some("/topic/create"));
-        assert_eq!(fixed_path("GET", "/nope"), None);
+        assert_eq!(ROUTER.fixed_path("GET", "/ping/").as_deref(), Some("/ping"));
+        assert_eq!(ROUTER.fixed_path("GET", "/PING").as_deref(), Some("/ping"));
+        assert_eq!(
+            ROUTER.fixed_path("GET", "//lookup").as_deref(),
+            Some("/lookup")
+        );
+        assert_eq!(ROUTER.fixed_path("GET", "/topic/create/"), None);
+        assert_eq!(
+            ROUTER.fixed_path("POST", "/Topic/Create").as_deref(),
+            Some("/topic/create")
+        );
+        assert_eq!(ROUTER.fixed_path("GET", "/nope"), None);
     }
 }

@@ -11,10 +11,12 @@ pub mod logging;
 pub mod metrics;
 pub mod options;
 pub mod protocol_v1;
-pub mod query;
 pub mod registration_db;
 pub mod server;
 mod tcp;
+
+/// Go `net/url` query and path decoding (shared with nsqd).
+pub use nsq_protocol::http_api::query;
 
 pub use options::{Invocation, Options};
 pub use server::{BindError, Server};

@@ -11,6 +11,7 @@ pub mod duration;
 pub mod error;
 pub mod exposition;
 pub mod frame;
+pub mod http_api;
 pub mod identify;
 pub mod lookup;
 pub mod message;

@@ -13,6 +13,9 @@
 //! - `/config/<opt>`: [`config`];
 //! - `/metrics` (Prometheus exposition, not in nsqd): [`metrics`];
 //! - V1 conventions, Go query parsing, body reading: [`response`], [`query`], [`body`].
+//!
+//! The route resolution and query decoding themselves are shared with nsqlookupd in
+//! [`nsq_protocol::http_api`]; this module keeps nsqd's route table and handlers.
 
 pub mod admin;
 pub mod body;
@@ -21,9 +24,11 @@ pub mod import;
 pub mod info;
 pub mod metrics;
 pub mod publish;
-pub mod query;
 pub mod response;
 pub mod stats;
+
+/// Go `net/url` query and path decoding (shared with nsqlookupd).
+pub use nsq_protocol::http_api::query;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,6 +42,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
+use nsq_protocol::http_api::router::{self, Route, Router};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -94,7 +100,7 @@ enum Endpoint {
 /// nsqd v1.3.0's routes. A `:name` segment matches any one non-empty segment. The Go
 /// profiling routes (`/debug/pprof/*`, `/debug/setblockrate`, `/debug/freememory`) are
 /// Go-runtime specific and have no equivalent here.
-const ROUTES: &[(&str, &str, Endpoint)] = &[
+const ROUTER: Router<'static, Endpoint> = Router::new(&[
     ("GET", "/ping", Endpoint::Ping),
     ("GET", "/info", Endpoint::Info),
     ("POST", "/pub", Endpoint::Pub),
@@ -119,16 +125,7 @@ const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET", "/metrics", Endpoint::Metrics),
     // Extension (not in NSQ): used by `nsq drain` on scale-down.
     ("POST", "/channel/import", Endpoint::ChannelImport),
-];
-
-/// Where a request goes.
-enum Route {
-    Handle(Endpoint, Option<String>),
-    Redirect(String),
-    Options(String),
-    MethodNotAllowed(String),
-    NotFound,
-}
+]);
 
 async fn dispatch(State(state): State<Arc<HttpState>>, req: Request) -> Response {
     let start = Instant::now();
@@ -141,7 +138,7 @@ async fn dispatch(State(state): State<Arc<HttpState>>, req: Request) -> Response
         .unwrap_or_default();
     let path = query::decode_path(uri.path());
     let raw_query = uri.query().unwrap_or("").to_string();
-    let (response, logged) = match route(&method, &path) {
+    let (response, logged) = match ROUTER.route(method.as_str(), &path) {
         Route::Handle(endpoint, param) => {
             // nsqd's handlers recover from panics with a V1 500 INTERNAL_ERROR.
             let handled = CatchUnwind(Box::pin(handle(state, endpoint, param, raw_query, req)));
@@ -158,7 +155,7 @@ async fn dispatch(State(state): State<Arc<HttpState>>, req: Request) -> Response
                 ),
             )
         }
-        Route::Redirect(to) => (redirect(&method, to, uri.query()), false),
+        Route::Redirect(to) => (redirect(&method, &to, uri.query()), false),
         Route::Options(allow) => (with_allow(Response::new(Body::empty()), &allow), false),
         Route::MethodNotAllowed(allow) => (
             with_allow(response::v1(Err(ApiError::METHOD_NOT_ALLOWED)), &allow),
@@ -212,142 +209,21 @@ async fn handle(
     response::v1(result)
 }
 
-/// Matches `path` against a route pattern; `Some(param)` on a match.
-fn match_pattern(pattern: &str, path: &str, ignore_case: bool) -> Option<Option<String>> {
-    let mut param = None;
-    let mut want = pattern.split('/');
-    let mut got = path.split('/');
-    loop {
-        match (want.next(), got.next()) {
-            (None, None) => return Some(param),
-            (Some(w), Some(g)) => {
-                if w.starts_with(':') {
-                    if g.is_empty() {
-                        return None;
-                    }
-                    param = Some(g.to_string());
-                } else if !(w == g || ignore_case && w.eq_ignore_ascii_case(g)) {
-                    return None;
-                }
-            }
-            _ => return None,
-        }
-    }
-}
-
-/// The path a route pattern names once its parameter is filled in.
-fn fill_pattern(pattern: &str, param: Option<&str>) -> String {
-    match (pattern.split_once("/:"), param) {
-        (Some((prefix, _)), Some(p)) => format!("{prefix}/{p}"),
-        _ => pattern.to_string(),
-    }
-}
-
-fn route(method: &Method, path: &str) -> Route {
-    let m = method.as_str();
-    for (rm, pattern, endpoint) in ROUTES {
-        if *rm == m {
-            if let Some(param) = match_pattern(pattern, path, false) {
-                return Route::Handle(*endpoint, param);
-            }
-        }
-    }
-    let method_has_routes = ROUTES.iter().any(|(rm, _, _)| *rm == m);
-    if method_has_routes && method != Method::CONNECT && path != "/" {
-        if let Some(fixed) = fixed_path(m, path) {
-            return Route::Redirect(fixed);
-        }
-    }
-    match allowed_methods(path, m) {
-        Some(allow) if method == Method::OPTIONS => Route::Options(allow),
-        Some(allow) => Route::MethodNotAllowed(allow),
-        None => Route::NotFound,
-    }
-}
-
-/// httprouter's `Allow` list: the other methods routed at `path`, plus OPTIONS, sorted.
-fn allowed_methods(path: &str, method: &str) -> Option<String> {
-    let mut allowed: Vec<&str> = ROUTES
-        .iter()
-        .filter(|(rm, pattern, _)| *rm != method && match_pattern(pattern, path, false).is_some())
-        .map(|(rm, _, _)| *rm)
-        .collect();
-    if allowed.is_empty() {
-        return None;
-    }
-    allowed.push("OPTIONS");
-    allowed.sort_unstable();
-    allowed.dedup();
-    Some(allowed.join(", "))
-}
-
-/// httprouter's redirect target: the cleaned path, matched case-insensitively and with
-/// or without a trailing slash, against this method's routes.
-fn fixed_path(method: &str, path: &str) -> Option<String> {
-    let cleaned = clean_path(path);
-    let trimmed = match cleaned.strip_suffix('/') {
-        Some(t) if !t.is_empty() => t,
-        _ => cleaned.as_str(),
-    };
-    ROUTES
-        .iter()
-        .filter(|(rm, _, _)| *rm == method)
-        .find_map(|(_, pattern, _)| {
-            match_pattern(pattern, trimmed, true).map(|p| fill_pattern(pattern, p.as_deref()))
-        })
-        .filter(|fixed| fixed != path)
-}
-
-/// Go's `path.Clean` keeping a trailing slash, rooted at `/` (httprouter's `CleanPath`).
-fn clean_path(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in path.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    let mut out = format!("/{}", parts.join("/"));
-    if path.ends_with('/') && out.len() > 1 {
-        out.push('/');
-    }
-    out
-}
-
 /// 301 for GET (with Go's little HTML body), 307 for other methods.
-fn redirect(method: &Method, to: String, raw_query: Option<&str>) -> Response {
-    let mut location = to;
-    if let Some(q) = raw_query {
-        location.push('?');
-        location.push_str(q);
-    }
-    let (status, body) = if method == Method::GET {
-        let href = location
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&#34;")
-            .replace('\'', "&#39;");
-        (
-            StatusCode::MOVED_PERMANENTLY,
-            format!("<a href=\"{href}\">Moved Permanently</a>.\n\n"),
-        )
+fn redirect(method: &Method, to: &str, raw_query: Option<&str>) -> Response {
+    let r = router::redirect(method.as_str(), to, raw_query);
+    let mut resp = Response::new(Body::from(r.body));
+    *resp.status_mut() = if r.permanent {
+        StatusCode::MOVED_PERMANENTLY
     } else {
-        (StatusCode::TEMPORARY_REDIRECT, String::new())
+        StatusCode::TEMPORARY_REDIRECT
     };
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = status;
-    if let Ok(v) = HeaderValue::from_str(&location) {
+    if let Ok(v) = HeaderValue::from_str(&r.location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
-    if method == Method::GET {
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
+    if let Some(ct) = r.content_type {
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     resp
 }
@@ -379,6 +255,10 @@ impl<F: Future> Future for CatchUnwind<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn route(method: &Method, path: &str) -> Route<Endpoint> {
+        ROUTER.route(method.as_str(), path)
+    }
 
     fn endpoint(method: Method, path: &str) -> Option<(Endpoint, Option<String>)> {
         match route(&method, path) {

@@ -5,18 +5,18 @@
 //! parser from it), answers success as a JSON value, a plain string or nothing, and
 //! answers failure as `{"message":"<CODE>"}` with the JSON content type. `/ping` is the
 //! one plain-text endpoint without that header. Nothing is compressed.
+//!
+//! The header names, content types and Go-style JSON encoding are shared with nsqlookupd
+//! ([`nsq_protocol::http_api::response`]); this module builds axum responses from them.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
+use nsq_protocol::http_api::response::{
+    to_go_json, v1_error_body, JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE,
+};
+pub use nsq_protocol::http_api::response::{NSQ_CONTENT_TYPE, NSQ_CONTENT_TYPE_V1};
 use serde::Serialize;
-
-/// The header go-nsq looks for.
-pub const NSQ_CONTENT_TYPE: &str = "X-NSQ-Content-Type";
-pub const NSQ_CONTENT_TYPE_V1: &str = "nsq; version=1.0";
-const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
-/// What Go's `net/http` sniffs for the plain bodies nsqd writes without a content type.
-const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// A V1 error: the status and the `message` code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,34 +63,12 @@ pub enum Reply {
 
 pub type ApiResult = Result<Reply, ApiError>;
 
-/// Encodes a value as nsqd's `encoding/json` would (see [`go_json`]).
+/// Encodes a value as nsqd's `encoding/json` would (see [`to_go_json`]).
 pub fn json<T: Serialize>(value: &T) -> ApiResult {
-    serde_json::to_string(value)
-        .map(|s| Reply::Json(go_json(s)))
-        .map_err(|e| {
-            tracing::error!(error = %e, "failed to encode a JSON response");
-            ApiError::INTERNAL
-        })
-}
-
-/// Go's `encoding/json` escapes `<`, `>`, `&`, U+2028 and U+2029 inside strings. Those
-/// characters never appear outside strings in JSON, so replacing them anywhere is exact.
-pub fn go_json(s: String) -> String {
-    if !s.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
-        return s;
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
+    to_go_json(value).map(Reply::Json).map_err(|e| {
+        tracing::error!(error = %e, "failed to encode a JSON response");
+        ApiError::INTERNAL
+    })
 }
 
 /// The response of a V1 endpoint.
@@ -102,11 +80,7 @@ pub fn v1(result: ApiResult) -> Response {
             (StatusCode::OK, s, ct)
         }
         Ok(Reply::Empty) => (StatusCode::OK, String::new(), None),
-        Err(e) => (
-            e.status,
-            format!(r#"{{"message":"{}"}}"#, e.message),
-            Some(JSON_CONTENT_TYPE),
-        ),
+        Err(e) => (e.status, v1_error_body(e.message), Some(JSON_CONTENT_TYPE)),
     };
     let mut resp = build(status, body, content_type);
     resp.headers_mut().insert(
@@ -135,16 +109,6 @@ fn build(status: StatusCode, body: String, content_type: Option<&'static str>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_like_go() {
-        assert_eq!(
-            go_json(r#"{"a":"<b>&"}"#.into()),
-            r#"{"a":"\u003cb\u003e\u0026"}"#
-        );
-        assert_eq!(go_json("\"\u{2028}\"".into()), "\"\\u2028\"");
-        assert_eq!(go_json("{}".into()), "{}");
-    }
 
     #[test]
     fn v1_error_shape() {

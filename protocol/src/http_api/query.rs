@@ -1,20 +1,20 @@
-//! URL decoding as Go's `net/url` does it for nsqlookupd's handlers: query strings
-//! (`url.ParseQuery`: `&`-separated, `;` rejected, `+` is a space, bad `%` escapes
-//! rejected, first value of a repeated key wins) and request paths.
+//! URL decoding as Go's `net/url` does it for nsqd's and nsqlookupd's handlers: query
+//! strings (`url.ParseQuery`: `&`-separated, `;` rejected, `+` is a space, bad `%`
+//! escapes rejected, the first value of a repeated key wins) and request paths.
 
-/// The query string is not one Go would accept (nsqlookupd answers 400 INVALID_REQUEST).
+/// A query string Go would refuse (the daemons answer 400 `INVALID_REQUEST`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("invalid query string")]
 pub struct BadQuery;
 
-/// Decoded query parameters in their original order.
+/// Decoded query parameters, in their original order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
     pairs: Vec<(String, String)>,
 }
 
 impl Query {
-    /// Parses a raw query string; like Go, a bad pair makes the whole query an error.
+    /// Parses a raw query string; as in Go, one bad pair makes the whole query an error.
     pub fn parse(raw: &str) -> Result<Query, BadQuery> {
         let mut pairs = Vec::new();
         let mut bad = false;
@@ -46,15 +46,21 @@ impl Query {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The first value of `key`, or the empty string (Go's `reqParams.Get` with the
+    /// error ignored).
+    pub fn get_or_empty(&self, key: &str) -> &str {
+        self.get(key).unwrap_or("")
+    }
 }
 
 /// Percent-decodes a request path (Go routes on the decoded `URL.Path`); an invalid
 /// escape leaves the path as sent.
-pub fn percent_decode_path(raw: &str) -> String {
+pub fn decode_path(raw: &str) -> String {
     unescape(raw, false).unwrap_or_else(|| raw.to_string())
 }
 
-/// `%XX` decoding, `+` as space when `plus_is_space`; `None` on a malformed escape.
+/// `%XX` decoding, `+` as a space when `plus_is_space`; `None` on a malformed escape.
 /// Bytes that are not UTF-8 are replaced (such values never name a valid topic).
 fn unescape(s: &str, plus_is_space: bool) -> Option<String> {
     if !s.contains(['%', '+']) {
@@ -68,7 +74,7 @@ fn unescape(s: &str, plus_is_space: bool) -> Option<String> {
             b'%' => {
                 let hi = hex(*bytes.get(i + 1)?)?;
                 let lo = hex(*bytes.get(i + 2)?)?;
-                out.push(hi << 4 | lo);
+                out.push((hi << 4) | lo);
                 i += 3;
             }
             b'+' if plus_is_space => {
@@ -105,6 +111,7 @@ mod tests {
         assert_eq!(q.get("channel"), Some("c#ephemeral"));
         assert_eq!(q.get("sp"), Some("a b"));
         assert_eq!(q.get("missing"), None);
+        assert_eq!(q.get_or_empty("missing"), "");
         assert_eq!(Query::parse("").unwrap(), Query::default());
         assert_eq!(Query::parse("topic=a;b"), Err(BadQuery));
         assert_eq!(Query::parse("topic=%zz"), Err(BadQuery));
@@ -114,8 +121,8 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(percent_decode_path("/%70ing"), "/ping");
-        assert_eq!(percent_decode_path("/a+b"), "/a+b");
-        assert_eq!(percent_decode_path("/%"), "/%");
+        assert_eq!(decode_path("/%70ing"), "/ping");
+        assert_eq!(decode_path("/a+b"), "/a+b");
+        assert_eq!(decode_path("/%"), "/%");
     }
 }

@@ -20,10 +20,15 @@ pub struct Message {
 }
 
 impl Message {
+    /// A newly published message. The body is copied once into its own allocation:
+    /// publish paths hand in slices of a connection's read buffer or of a whole HTTP
+    /// body, and a queued message holding such a slice would pin the entire buffer for
+    /// as long as it waits — with a slow consumer, memory would grow with the traffic
+    /// rather than with `--mem-queue-size`. (nsqd also allocates each body on its own.)
     pub fn new(id: MessageId, body: Bytes, timestamp: i64) -> Message {
         Message {
             id,
-            body,
+            body: Bytes::copy_from_slice(&body),
             timestamp,
             attempts: 0,
             defer_ms: 0,

@@ -113,7 +113,8 @@ impl ApiServer {
             .filter(|p| !p.is_empty())
             .map(|p| {
                 let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (k.to_string(), v.replace("%2F", "/").replace("%3D", "="))
+                let v = v.replace("%2F", "/").replace("%3D", "=");
+                (k.to_string(), v.replace("%2C", ","))
             })
             .collect();
         let seen = Seen {
@@ -190,6 +191,26 @@ impl ApiServer {
             Some(o) => reply.json(o),
             None => reply.error(404, "NotFound"),
         }
+    }
+
+    /// A list of `path`, answered with `items`; returns the request (for its query).
+    pub async fn expect_list(&mut self, path: &str, items: Vec<Value>) -> Seen {
+        let (seen, reply) = self.expect(Method::GET, path).await;
+        reply.json(json!({
+            "apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"},
+            "items": items
+        }));
+        seen
+    }
+
+    /// A DELETE of `path`, answered with success; returns the request (its body holds
+    /// the delete options).
+    pub async fn expect_delete(&mut self, path: &str) -> Seen {
+        let (seen, reply) = self.expect(Method::DELETE, path).await;
+        reply.json(
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+        );
+        seen
     }
 
     /// Asserts that no further request arrives within a short grace period.

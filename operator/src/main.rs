@@ -108,6 +108,10 @@ struct RunArgs {
     /// nsqlookupd image for clusters that set none.
     #[arg(long, env = "DEFAULT_NSQLOOKUPD_IMAGE", value_name = "IMAGE")]
     nsqlookupd_image: Option<String>,
+
+    /// `nsq` CLI image for the drain Jobs of clusters that set none (spec.nsqd.drain.image).
+    #[arg(long, env = "DEFAULT_NSQ_IMAGE", value_name = "IMAGE")]
+    nsq_image: Option<String>,
 }
 
 #[tokio::main]
@@ -233,15 +237,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         });
     }
 
+    let defaults = DefaultImages::default();
     let images = DefaultImages {
-        nsqd: args
-            .nsqd_image
-            .clone()
-            .unwrap_or_else(|| DefaultImages::default().nsqd),
-        lookupd: args
-            .nsqlookupd_image
-            .clone()
-            .unwrap_or_else(|| DefaultImages::default().lookupd),
+        nsqd: args.nsqd_image.clone().unwrap_or(defaults.nsqd),
+        lookupd: args.nsqlookupd_image.clone().unwrap_or(defaults.lookupd),
+        cli: args.nsq_image.clone().unwrap_or(defaults.cli),
     };
     let ctx = Arc::new(Context::new(
         client.clone(),

@@ -158,6 +158,9 @@ EXPECTED_RULES = {
     ("", "services"): {"list", "watch", "create", "patch"},
     ("policy", "poddisruptionbudgets"): {"list", "watch", "create", "patch", "delete"},
     ("", "pods"): {"list"},
+    # controller/drain.rs: scale-down drain Jobs and the claims they drain.
+    ("batch", "jobs"): {"list", "watch", "create", "patch", "delete"},
+    ("", "persistentvolumeclaims"): {"list", "patch", "delete"},
     ("events.k8s.io", "events"): {"create", "patch"},
     ("monitoring.coreos.com", "servicemonitors"): {"create", "patch", "delete"},
 }
@@ -168,6 +171,8 @@ API_TYPES = {
     "Service": ("", "services"),
     "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
     "Pod": ("", "pods"),
+    "Job": ("batch", "jobs"),
+    "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
     "Lease": ("coordination.k8s.io", "leases"),
     "NsqCluster": ("nsq.rustnsq.dev", "nsqclusters"),
     "NsqTopic": ("nsq.rustnsq.dev", "nsqtopics"),
@@ -212,6 +217,22 @@ def test_every_api_type_the_operator_uses_is_covered_by_rbac(helm):
             assert API_TYPES[t] in covered, f"{t}: {API_TYPES[t]} has no RBAC rule"
     assert "Recorder::new" in (OPERATOR_SRC / "controller" / "mod.rs").read_text()
     assert ("events.k8s.io", "events") in covered
+
+
+def test_operator_readme_rbac_table_matches_the_chart():
+    """operator/README.md's RBAC table lists the same rules the chart grants (the Lease
+    row is the leader-election Role, checked below)."""
+    readme = (ROOT / "operator" / "README.md").read_text()
+    section = readme.split("| API group | Resources | Verbs |", 1)[1].split("\n\n", 1)[0]
+    table = {}
+    for group, resources, verbs in re.findall(r"^\| `([^`]*)` \| (.+?) \| (.+?) \|$", section, re.M):
+        if group == "coordination.k8s.io":
+            continue
+        group = "" if group == '""' else group
+        verb_set = {v.strip() for v in re.sub(r"\(.*?\)", "", verbs).split(",")}
+        for res in re.findall(r"`([^`]+)`", resources):
+            table[(group, res)] = verb_set
+    assert table == EXPECTED_RULES
 
 
 def test_leader_election_rbac_is_one_lease_in_the_release_namespace(helm):

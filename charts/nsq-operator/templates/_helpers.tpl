@@ -55,6 +55,10 @@ app.kubernetes.io/part-of: nsq
 {{- printf "%s:%s" .Values.defaultImages.nsqlookupd.repository (default .Chart.AppVersion .Values.defaultImages.nsqlookupd.tag) }}
 {{- end }}
 
+{{- define "nsq-operator.nsqImage" -}}
+{{- printf "%s:%s" .Values.defaultImages.nsq.repository (default .Chart.AppVersion .Values.defaultImages.nsq.tag) }}
+{{- end }}
+
 {{- define "nsq-operator.leaseName" -}}
 {{- default (include "nsq-operator.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}

@@ -1,7 +1,8 @@
 //! The NsqCluster reconciler: server-side applies every child (Services, StatefulSets,
-//! PodDisruptionBudgets, the optional ServiceMonitor), then reports readiness and rollout
-//! progress from the StatefulSets. Children carry owner references, so deleting the
-//! cluster garbage-collects them (PVCs follow `storage.whenDeleted`).
+//! PodDisruptionBudgets, the optional ServiceMonitor), drains the volumes of nsqd pods a
+//! scale-down removed ([`super::drain`]), then reports readiness, rollout and drain
+//! progress. Children carry owner references, so deleting the cluster garbage-collects
+//! them (PVCs follow `storage.whenDeleted`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::ResourceExt;
 
+use super::drain::{reconcile_drains, Drains, DRAINING};
 use super::status::{apply, delete_if_present, patch_status};
 use super::{Context, KindName};
 use crate::crd::common::{condition as cond, find_condition, is_condition_true};
@@ -63,15 +65,9 @@ pub async fn reconcile(cluster: Arc<NsqCluster>, ctx: Arc<Context>) -> Result<Ac
 
     apply(&services, &service::nsqd(&owner, Flavor::Headless)).await?;
     apply(&services, &service::nsqd(&owner, Flavor::Client)).await?;
-    let current = sets
-        .get_opt(&owner.names.nsqd())
-        .await?
-        .and_then(|s| s.spec.replicas);
-    let hold = scale_down_hold(&cluster, &owner.names, current, &ctx).await;
-    let replicas = hold.as_ref().map_or(spec.nsqd.replicas, |h| h.replicas);
     let nsqd_sts = apply(
         &sets,
-        &nsqd::statefulset(&cluster, &owner, &ctx.images, replicas),
+        &nsqd::statefulset(&cluster, &owner, &ctx.images, spec.nsqd.replicas),
     )
     .await?;
     if spec.nsqd.pdb.enabled {
@@ -83,6 +79,7 @@ pub async fn reconcile(cluster: Arc<NsqCluster>, ctx: Arc<Context>) -> Result<Ac
     } else {
         delete_if_present(&pdbs, &owner.names.nsqd()).await?;
     }
+    let drains = reconcile_drains(&cluster, &owner, &ctx).await?;
 
     let monitors: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &ns, &service_monitor::api_resource());
@@ -114,107 +111,38 @@ pub async fn reconcile(cluster: Arc<NsqCluster>, ctx: Arc<Context>) -> Result<Ac
 
     let previous = cluster.status.clone().unwrap_or_default();
     let mut status = cluster_status(&cluster, &owner.names, &lookupd_sts, &nsqd_sts, &previous);
-    if let Some(h) = &hold {
-        hold_condition(&mut status, &previous, h, cluster.metadata.generation);
-    }
+    drain_condition(&mut status, &previous, &drains, cluster.metadata.generation);
     let clusters: Api<NsqCluster> = Api::namespaced(client, &ns);
     patch_status(&clusters, &cluster.name_any(), &status).await?;
     announce_transitions(&cluster, &previous, &status, &ctx).await;
-    if let Some(h) = &hold {
-        let was_holding = find_condition(&previous.conditions, "Progressing")
-            .is_some_and(|c| c.reason == SCALE_DOWN_WAITING);
-        if !was_holding {
-            ctx.event(
-                cluster.as_ref(),
-                EventType::Warning,
-                "ScaleDownBlocked",
-                "ScaleDown",
-                h.reason.clone(),
-            )
-            .await;
-        }
-    }
     ctx.reset_backoff(cluster.as_ref());
     Ok(Action::requeue(RESYNC))
 }
 
-/// `Progressing` reason while a scale-down waits for pods to drain.
-pub const SCALE_DOWN_WAITING: &str = "ScaleDownWaitingForDrain";
-
-/// A scale-down held back: the replica count kept, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hold {
-    pub replicas: i32,
-    pub reason: String,
-}
-
-/// Messages a node would strand if removed: queued (topic and channel), in flight,
-/// deferred; ephemeral topics and channels are left out (they never survive a restart).
-pub fn pending_messages(stats: &nsq_protocol::stats::StatsResponse) -> i64 {
-    let eph = nsq_protocol::names::is_ephemeral;
-    stats
-        .topics
-        .iter()
-        .flatten()
-        .filter(|t| !eph(&t.topic_name))
-        .map(|t| {
-            t.depth
-                + t.channels
-                    .iter()
-                    .filter(|c| !eph(&c.channel_name))
-                    .map(|c| c.depth + c.in_flight_count + c.deferred_count)
-                    .sum::<i64>()
-        })
-        .sum()
-}
-
-/// When the spec asks for fewer nsqd pods than run now, checks the pods that would go:
-/// any holding messages (or not answering) keeps the current count.
-async fn scale_down_hold(
-    cluster: &NsqCluster,
-    names: &Names,
-    current: Option<i32>,
-    ctx: &Context,
-) -> Option<Hold> {
-    let desired = cluster.spec.nsqd.replicas;
-    let current = current.filter(|c| *c > desired)?;
-    if !cluster.spec.nsqd.drain_before_scale_down {
-        return None;
-    }
-    let mut waiting = Vec::new();
-    for i in desired..current {
-        let pod = format!("{}-{i}", names.nsqd());
-        let addr = ctx.endpoints.nsqd_pod_http_address(cluster, &pod);
-        match ctx.admin.node_stats(&addr).await {
-            Ok(stats) => match pending_messages(&stats) {
-                0 => {}
-                n => waiting.push(format!("{pod} holds {n} message(s)")),
-            },
-            Err(e) => waiting.push(format!("{pod} cannot be checked ({e})")),
-        }
-    }
-    (!waiting.is_empty()).then(|| Hold {
-        replicas: current,
-        reason: format!(
-            "scale-down from {current} to {desired} nsqd pods waits until they are drained: {} (set spec.nsqd.drainBeforeScaleDown=false to skip)",
-            waiting.join("; ")
-        ),
-    })
-}
-
-fn hold_condition(
+/// While volumes of removed pods wait to be drained, `Progressing` says so (it outranks a
+/// rollout: the cluster is not settled until they are drained) and `pendingDrains` counts
+/// them.
+pub fn drain_condition(
     status: &mut NsqClusterStatus,
     previous: &NsqClusterStatus,
-    hold: &Hold,
+    drains: &Drains,
     generation: Option<i64>,
 ) {
+    status.pending_drains = i32::try_from(drains.pending.len()).unwrap_or(i32::MAX);
+    if drains.pending.is_empty() {
+        return;
+    }
     status.conditions.retain(|c| c.type_ != "Progressing");
     status.conditions.push(cond(
         &previous.conditions,
         "Progressing",
         true,
-        SCALE_DOWN_WAITING,
-        hold.reason.clone(),
+        DRAINING,
+        format!(
+            "{} volume(s) of removed nsqd pods to drain: {}",
+            drains.pending.len(),
+            drains.pending.join("; ")
+        ),
         generation,
     ));
 }
@@ -380,6 +308,7 @@ pub fn cluster_status(
         lookupd_http_address: names.lookupd_http_service_address(),
         nsqd_tcp_address: names.nsqd_tcp_service_address(),
         nsqd_addresses: names.nsqd_tcp_addresses(n.desired),
+        pending_drains: 0,
     }
 }
 

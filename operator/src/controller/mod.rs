@@ -1,9 +1,10 @@
-//! The reconcilers — one per kind ([`cluster`], [`topic`], [`channel`]) — their shared
+//! The reconcilers — one per kind ([`cluster`] with [`drain`], [`topic`], [`channel`]) — their shared
 //! [`Context`], error policy with per-object exponential backoff, and [`run`], which starts
 //! one kube-runtime `Controller` per kind.
 
 pub mod channel;
 pub mod cluster;
+pub mod drain;
 pub mod status;
 pub mod sync;
 pub mod topic;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::Action;
@@ -267,6 +269,8 @@ pub async fn run(
         .owns(api::<StatefulSet>(&client, ns), managed())
         .owns(api::<Service>(&client, ns), managed())
         .owns(api::<PodDisruptionBudget>(&client, ns), managed())
+        // A drain Job finishing is what moves a scale-down on.
+        .owns(api::<Job>(&client, ns), managed())
         .graceful_shutdown_on(stopped(&stop))
         .run(cluster::reconcile, error_policy, ctx.clone())
         .for_each(|r| async move { log_result("NsqCluster", r) });

@@ -110,10 +110,9 @@ pub struct NsqdSpec {
     /// The nsqd PodDisruptionBudget.
     #[serde(default)]
     pub pdb: PdbSpec,
-    /// On scale-down, keep the pods to be removed until nothing is queued, in flight or
-    /// deferred on them (consumers drain them); `false` removes them at once.
-    #[serde(default = "default_true")]
-    pub drain_before_scale_down: bool,
+    /// What happens to the messages left on the volume of a pod that a scale-down removes.
+    #[serde(default)]
+    pub drain: DrainSpec,
 }
 
 impl Default for NsqdSpec {
@@ -129,7 +128,48 @@ impl Default for NsqdSpec {
             termination_grace_period_seconds: default_nsqd_grace(),
             pod: PodOptions::default(),
             pdb: PdbSpec::default(),
-            drain_before_scale_down: true,
+            drain: DrainSpec::default(),
+        }
+    }
+}
+
+/// Draining the volumes of nsqd pods removed by a scale-down: once such a pod has stopped
+/// (nsqd writes its memory, in-flight and deferred messages to its volume on SIGTERM), a Job
+/// runs `nsq drain` on its PersistentVolumeClaim and moves every queued message to the
+/// remaining ready nsqd pods, channel by channel. Then the claim is marked drained and,
+/// with `storage.whenScaled: Delete`, deleted.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DrainSpec {
+    /// Run drain Jobs. `false`: a removed pod's messages stay on its volume (kept with
+    /// `storage.whenScaled: Retain`, dropped with `Delete`) until a scale-up brings the pod back.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Image of the `nsq` command-line tool the Jobs run; defaults to
+    /// `ghcr.io/rustnsq/nsq:<operator version>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// `Always`, `IfNotPresent` or `Never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<String>,
+    /// Pod retries of a drain Job (with the Job controller's exponential delay) before it
+    /// counts as failed. A failed Job is kept for its logs; delete it to try again.
+    #[serde(default = "default_drain_backoff_limit")]
+    #[schemars(range(min = 0, max = 100))]
+    pub backoff_limit: i32,
+    /// CPU and memory of the drain container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+impl Default for DrainSpec {
+    fn default() -> Self {
+        DrainSpec {
+            enabled: true,
+            image: None,
+            image_pull_policy: None,
+            backoff_limit: default_drain_backoff_limit(),
+            resources: None,
         }
     }
 }
@@ -201,7 +241,9 @@ pub struct StorageSpec {
     /// StorageClass of the volumes; the cluster default when unset. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
-    /// What happens to the volume of a pod removed by scaling down.
+    /// What happens to the volume of a pod removed by scaling down, once its messages are
+    /// drained (`nsqd.drain`). The StatefulSet itself always retains it, so that the drain
+    /// can read it; the operator deletes it afterwards when this says `Delete`.
     #[serde(default)]
     pub when_scaled: ReclaimPolicy,
     /// What happens to the volumes when the NsqCluster is deleted.
@@ -457,6 +499,10 @@ pub struct NsqClusterStatus {
     /// The stable TCP address of every nsqd pod (what each broadcasts to lookupd).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nsqd_addresses: Vec<String>,
+    /// Volumes of nsqd pods removed by a scale-down whose messages are not drained yet
+    /// (`Progressing` says `Draining` meanwhile).
+    #[serde(default)]
+    pub pending_drains: i32,
 }
 
 fn default_nsqd_replicas() -> i32 {
@@ -473,6 +519,9 @@ fn default_storage_size() -> String {
 }
 fn default_true() -> bool {
     true
+}
+fn default_drain_backoff_limit() -> i32 {
+    6
 }
 fn default_max_unavailable() -> i32 {
     1
@@ -494,6 +543,9 @@ mod tests {
         assert_eq!(spec.nsqd.storage.when_scaled, ReclaimPolicy::Retain);
         assert_eq!(spec.nsqd.termination_grace_period_seconds, 60);
         assert!(spec.nsqd.pdb.enabled);
+        assert!(spec.nsqd.drain.enabled);
+        assert_eq!(spec.nsqd.drain.backoff_limit, 6);
+        assert_eq!(spec.nsqd.drain.image, None);
         assert!(!spec.metrics.service_monitor.enabled);
         assert_eq!(spec.metrics.service_monitor.interval, "30s");
     }

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 /// `app.kubernetes.io/component` of nsqd objects.
 pub const COMPONENT_NSQD: &str = "nsqd";
+/// `app.kubernetes.io/component` of the Jobs (and their pods) draining removed nsqd
+/// volumes: not `nsqd`, so the nsqd Services and PodDisruptionBudget never select them.
+pub const COMPONENT_NSQD_DRAIN: &str = "nsqd-drain";
 /// `app.kubernetes.io/component` of nsqlookupd objects.
 pub const COMPONENT_LOOKUPD: &str = "nsqlookupd";
 /// Marks the Services the ServiceMonitor scrapes (the headless ones, so each pod is

@@ -1,6 +1,7 @@
 //! Pure builders for every child object of an NsqCluster: no I/O, so each is unit-tested by
 //! looking at what it returns. The reconciler applies them with server-side apply.
 
+pub mod drain;
 pub mod labels;
 pub mod lookupd;
 pub mod names;
@@ -32,6 +33,8 @@ pub const LOOKUPD_HTTP_PORT: i32 = 4161;
 pub struct DefaultImages {
     pub nsqd: String,
     pub lookupd: String,
+    /// The `nsq` command-line tool (drain Jobs).
+    pub cli: String,
 }
 
 impl Default for DefaultImages {
@@ -40,6 +43,7 @@ impl Default for DefaultImages {
         DefaultImages {
             nsqd: format!("ghcr.io/rustnsq/nsqd:{}", crate::VERSION),
             lookupd: format!("ghcr.io/rustnsq/nsqlookupd:{}", crate::VERSION),
+            cli: format!("ghcr.io/rustnsq/nsq:{}", crate::VERSION),
         }
     }
 }

@@ -23,6 +23,37 @@ impl Names {
         format!("{}-nsqd", self.cluster)
     }
 
+    /// The nsqd pod with ordinal `i` (`demo-nsqd-2`).
+    pub fn nsqd_pod(&self, i: i32) -> String {
+        format!("{}-{i}", self.nsqd())
+    }
+
+    /// The PersistentVolumeClaim of nsqd pod `i`, made by the StatefulSet from its volume
+    /// claim template `template` (`data-demo-nsqd-2`).
+    pub fn nsqd_claim(&self, template: &str, i: i32) -> String {
+        format!("{template}-{}", self.nsqd_pod(i))
+    }
+
+    /// The Job draining the volume of nsqd pod `i` (`demo-nsqd-drain-2`).
+    pub fn nsqd_drain_job(&self, i: i32) -> String {
+        format!("{}-drain-{i}", self.nsqd())
+    }
+
+    /// The ordinal of an nsqd pod name (`demo-nsqd-2` → 2).
+    pub fn nsqd_pod_ordinal(&self, pod: &str) -> Option<i32> {
+        ordinal_after(pod, &format!("{}-", self.nsqd()))
+    }
+
+    /// The ordinal of a claim made from `template` (`data-demo-nsqd-2` → 2).
+    pub fn nsqd_claim_ordinal(&self, template: &str, claim: &str) -> Option<i32> {
+        ordinal_after(claim, &format!("{template}-{}-", self.nsqd()))
+    }
+
+    /// The ordinal of a drain Job name (`demo-nsqd-drain-2` → 2).
+    pub fn nsqd_drain_job_ordinal(&self, job: &str) -> Option<i32> {
+        ordinal_after(job, &format!("{}-drain-", self.nsqd()))
+    }
+
     /// The nsqd headless Service (stable pod DNS).
     pub fn nsqd_headless(&self) -> String {
         format!("{}-nsqd-headless", self.cluster)
@@ -107,6 +138,15 @@ impl Names {
     }
 }
 
+/// The non-negative decimal number that is all of `name` after `prefix`.
+fn ordinal_after(name: &str, prefix: &str) -> Option<i32> {
+    let digits = name.strip_prefix(prefix)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +177,26 @@ mod tests {
             "demo-nsqd-1.demo-nsqd-headless.ns.svc:4151"
         );
         assert!(n.lookupd_tcp_addresses(-1).is_empty());
+    }
+
+    #[test]
+    fn ordinals_round_trip_and_reject_lookalikes() {
+        let n = Names::new("demo", "ns");
+        assert_eq!(n.nsqd_pod(2), "demo-nsqd-2");
+        assert_eq!(n.nsqd_claim("data", 2), "data-demo-nsqd-2");
+        assert_eq!(n.nsqd_drain_job(2), "demo-nsqd-drain-2");
+        assert_eq!(n.nsqd_pod_ordinal("demo-nsqd-12"), Some(12));
+        assert_eq!(n.nsqd_claim_ordinal("data", "data-demo-nsqd-3"), Some(3));
+        assert_eq!(n.nsqd_drain_job_ordinal("demo-nsqd-drain-4"), Some(4));
+        // Another cluster whose name extends this one, other templates, junk.
+        assert_eq!(n.nsqd_pod_ordinal("demo-nsqd-drain-4"), None);
+        assert_eq!(n.nsqd_claim_ordinal("data", "data-demo-nsqd-x-1"), None);
+        assert_eq!(n.nsqd_claim_ordinal("data", "other-demo-nsqd-1"), None);
+        assert_eq!(n.nsqd_claim_ordinal("data", "data-demo-nsqd-"), None);
+        assert_eq!(n.nsqd_claim_ordinal("data", "data-demo-nsqd--1"), None);
+        assert_eq!(
+            Names::new("demo-nsqd", "ns").nsqd_pod_ordinal("demo-nsqd-1"),
+            None
+        );
     }
 }

@@ -101,8 +101,12 @@ fn reclaim(p: ReclaimPolicy) -> String {
     .to_string()
 }
 
-/// The nsqd StatefulSet with `replicas` pods (the spec's count, or more while a
-/// scale-down waits for pods to drain).
+/// The nsqd StatefulSet with `replicas` pods.
+///
+/// Its claim retention is `whenScaled: Retain` whatever `storage.whenScaled` says: a
+/// removed pod's volume must outlive the pod until the operator has drained it (and the
+/// operator deletes it then, when `storage.whenScaled` is `Delete`). `whenDeleted` follows
+/// `storage.whenDeleted`.
 pub fn statefulset(
     cluster: &NsqCluster,
     owner: &Owner,
@@ -194,7 +198,7 @@ pub fn statefulset(
             }),
             persistent_volume_claim_retention_policy: Some(
                 StatefulSetPersistentVolumeClaimRetentionPolicy {
-                    when_scaled: Some(reclaim(storage.when_scaled)),
+                    when_scaled: Some(reclaim(ReclaimPolicy::Retain)),
                     when_deleted: Some(reclaim(storage.when_deleted)),
                 },
             ),
@@ -357,16 +361,21 @@ mod tests {
         c.spec.nsqd.replicas = 5;
         c.spec.nsqd.image = Some("example/nsqd:1".into());
         c.spec.nsqd.storage.when_scaled = ReclaimPolicy::Delete;
+        c.spec.nsqd.storage.when_deleted = ReclaimPolicy::Delete;
         c.spec.nsqd.storage.storage_class_name = Some("fast".into());
         let sts = build(&c);
         let spec = &sts.spec;
         assert_eq!(spec.replicas, Some(5));
+        let retention = spec
+            .persistent_volume_claim_retention_policy
+            .as_ref()
+            .expect("retention");
         assert_eq!(
-            spec.persistent_volume_claim_retention_policy
-                .as_ref()
-                .and_then(|r| r.when_scaled.as_deref()),
-            Some("Delete")
+            retention.when_scaled.as_deref(),
+            Some("Retain"),
+            "the operator deletes scaled-away claims itself, after draining them"
         );
+        assert_eq!(retention.when_deleted.as_deref(), Some("Delete"));
         assert_eq!(
             spec.volume_claim_templates.as_ref().expect("claims")[0]
                 .spec

@@ -7,7 +7,6 @@ use http::Method;
 use kube::runtime::controller::Action;
 use serde_json::{json, Value};
 
-use super::drive;
 use crate::controller::cluster::{reconcile, RESYNC};
 use crate::crd::NsqCluster;
 use crate::fixtures::{kube_only_context, with_api, ApiServer};
@@ -18,10 +17,13 @@ const APPS: &str = "/apis/apps/v1/namespaces/ns";
 const POLICY: &str = "/apis/policy/v1/namespaces/ns";
 const SM: &str = "/apis/monitoring.coreos.com/v1/namespaces/ns/servicemonitors/demo";
 const CLUSTER: &str = "/apis/nsq.rustnsq.dev/v1alpha1/namespaces/ns/nsqclusters/demo";
+pub(super) const JOBS: &str = "/apis/batch/v1/namespaces/ns/jobs";
+pub(super) const CLAIMS: &str = "/api/v1/namespaces/ns/persistentvolumeclaims";
+pub(super) const PODS: &str = "/api/v1/namespaces/ns/pods";
 
 /// What the API server returns for an applied StatefulSet: the object plus a status —
 /// just created (not yet observed) when `ready` is 0, else settled with `ready` pods.
-fn with_sts_status(mut sts: Value, ready: i32) -> Value {
+pub(super) fn with_sts_status(mut sts: Value, ready: i32) -> Value {
     let replicas = sts["spec"]["replicas"].as_i64().unwrap_or(0);
     sts["metadata"]["generation"] = json!(1);
     if ready == 0 {
@@ -51,7 +53,8 @@ async fn expect_sts(api: &mut ApiServer, name: &str, ready: i32) -> Value {
     seen.body
 }
 
-async fn expect_pass(api: &mut ApiServer, ready: i32, sm_enabled: bool) -> Pass {
+/// Every child up to the nsqd PodDisruptionBudget; returns (lookupd sts, nsqd sts).
+pub(super) async fn expect_children(api: &mut ApiServer, ready: i32) -> (Value, Value) {
     let headless = api
         .expect_apply(&format!("{CORE}/services/demo-lookupd-headless"))
         .await;
@@ -65,18 +68,35 @@ async fn expect_pass(api: &mut ApiServer, ready: i32, sm_enabled: bool) -> Pass 
         .await;
     api.expect_apply(&format!("{CORE}/services/demo-nsqd"))
         .await;
-    api.expect_get(&format!("{APPS}/statefulsets/demo-nsqd"), None)
-        .await;
     let nsqd = expect_sts(api, "demo-nsqd", ready).await;
     api.expect_apply(&format!("{POLICY}/poddisruptionbudgets/demo-nsqd"))
         .await;
-    if sm_enabled {
+    (lookupd, nsqd)
+}
+
+/// The drain pass of a cluster with no drain Job and no claim beyond its size (here: no
+/// claim at all).
+pub(super) async fn expect_no_drains(api: &mut ApiServer) {
+    api.expect_list(JOBS, Vec::new()).await;
+    api.expect_list(CLAIMS, Vec::new()).await;
+}
+
+/// The ServiceMonitor (deleted, absent) and the status; returns the status written.
+pub(super) async fn expect_finish(api: &mut ApiServer) -> Value {
+    let (_, reply) = api.expect(Method::DELETE, SM).await;
+    reply.error(404, "NotFound");
+    api.expect_status(CLUSTER).await
+}
+
+async fn expect_pass(api: &mut ApiServer, ready: i32, sm_enabled: bool) -> Pass {
+    let (lookupd, nsqd) = expect_children(api, ready).await;
+    expect_no_drains(api).await;
+    let status = if sm_enabled {
         api.expect_apply(SM).await;
+        api.expect_status(CLUSTER).await
     } else {
-        let (_, reply) = api.expect(Method::DELETE, SM).await;
-        reply.error(404, "NotFound");
-    }
-    let status = api.expect_status(CLUSTER).await;
+        expect_finish(api).await
+    };
     Pass {
         lookupd,
         nsqd,
@@ -84,7 +104,7 @@ async fn expect_pass(api: &mut ApiServer, ready: i32, sm_enabled: bool) -> Pass 
     }
 }
 
-fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+pub(super) fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
     status["conditions"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
@@ -122,6 +142,10 @@ async fn creates_every_child_from_scratch_with_owner_refs_and_reports_progress()
         pass.nsqd["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
         "data"
     );
+    assert_eq!(
+        pass.nsqd["spec"]["persistentVolumeClaimRetentionPolicy"],
+        json!({"whenScaled": "Retain", "whenDeleted": "Retain"})
+    );
     assert_eq!(condition(&pass.status, "Ready")["status"], "False");
     assert_eq!(condition(&pass.status, "Progressing")["status"], "True");
     assert_eq!(condition(&pass.status, "Degraded")["status"], "False");
@@ -134,7 +158,7 @@ async fn creates_every_child_from_scratch_with_owner_refs_and_reports_progress()
 }
 
 /// Runs one reconcile of `c` with the script `f`, returning what the script returned.
-async fn run_pass<F, Fut>(c: NsqCluster, f: F) -> (Value, Result<Action, crate::Error>)
+pub(super) async fn run_pass<F, Fut>(c: NsqCluster, f: F) -> (Value, Result<Action, crate::Error>)
 where
     F: FnOnce(ApiServer) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = (ApiServer, Value)> + Send + 'static,
@@ -246,8 +270,6 @@ async fn service_monitor_and_disabled_pdb() {
             .await;
         api.expect_apply(&format!("{CORE}/services/demo-nsqd"))
             .await;
-        api.expect_get(&format!("{APPS}/statefulsets/demo-nsqd"), None)
-            .await;
         expect_sts(&mut api, "demo-nsqd", 0).await;
         let (_, reply) = api
             .expect(
@@ -256,6 +278,7 @@ async fn service_monitor_and_disabled_pdb() {
             )
             .await;
         reply.json(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}));
+        expect_no_drains(&mut api).await;
         let sm = api.expect_apply(SM).await;
         api.expect_status(CLUSTER).await;
         (api, sm)
@@ -282,11 +305,10 @@ async fn a_missing_service_monitor_api_is_reported_not_fatal() {
             .await;
         api.expect_apply(&format!("{CORE}/services/demo-nsqd"))
             .await;
-        api.expect_get(&format!("{APPS}/statefulsets/demo-nsqd"), None)
-            .await;
         expect_sts(&mut api, "demo-nsqd", 3).await;
         api.expect_apply(&format!("{POLICY}/poddisruptionbudgets/demo-nsqd"))
             .await;
+        expect_no_drains(&mut api).await;
         let (_, reply) = api.expect(Method::PATCH, SM).await;
         reply.error(404, "NotFound");
         api.expect_event("ns", "ServiceMonitorUnavailable").await;
@@ -313,128 +335,4 @@ async fn an_api_error_fails_the_reconcile_for_a_retry() {
     .await;
     let err = result.expect_err("the reconcile fails");
     assert_eq!(err.metric_label(), "kube");
-}
-
-/// One pass where demo-nsqd currently runs `current` pods; returns the nsqd StatefulSet
-/// applied and the status written.
-async fn expect_pass_scaling(api: &mut ApiServer, current: Value) -> (Value, Value) {
-    api.expect_apply(&format!("{CORE}/services/demo-lookupd-headless"))
-        .await;
-    api.expect_apply(&format!("{CORE}/services/demo-lookupd"))
-        .await;
-    expect_sts(api, "demo-lookupd", 3).await;
-    api.expect_apply(&format!("{POLICY}/poddisruptionbudgets/demo-lookupd"))
-        .await;
-    api.expect_apply(&format!("{CORE}/services/demo-nsqd-headless"))
-        .await;
-    api.expect_apply(&format!("{CORE}/services/demo-nsqd"))
-        .await;
-    api.expect_get(&format!("{APPS}/statefulsets/demo-nsqd"), Some(current))
-        .await;
-    let nsqd = expect_sts(api, "demo-nsqd", 3).await;
-    api.expect_apply(&format!("{POLICY}/poddisruptionbudgets/demo-nsqd"))
-        .await;
-    let (_, reply) = api.expect(Method::DELETE, SM).await;
-    reply.error(404, "NotFound");
-    let status = api.expect_status(CLUSTER).await;
-    (nsqd, status)
-}
-
-#[tokio::test]
-async fn scale_down_waits_until_the_pods_to_remove_are_drained() {
-    use super::nsq::Fleet;
-    use crate::resources::{nsqd, DefaultImages, Owner};
-
-    // Three real nsqd play demo-nsqd-0..2; the spec now asks for 2.
-    let fleet = Fleet::start(3).await;
-    fleet.nsqds[2].publish("orders", b"still queued").await;
-    let mut c = cluster();
-    c.spec.nsqd.replicas = 2;
-    let running = serde_json::to_value(nsqd::statefulset(
-        &c,
-        &Owner::of(&c).expect("owner"),
-        &DefaultImages::default(),
-        3,
-    ))
-    .expect("json");
-
-    let (ctx, api) = fleet.context();
-    let current = running.clone();
-    drive(
-        api,
-        reconcile(Arc::new(c.clone()), ctx),
-        move |mut api| async move {
-            let (nsqd, status) = expect_pass_scaling(&mut api, current).await;
-            assert_eq!(
-                nsqd["spec"]["replicas"], 3,
-                "kept while demo-nsqd-2 holds a message"
-            );
-            let p = condition(&status, "Progressing");
-            assert_eq!(p["status"], "True");
-            assert_eq!(p["reason"], "ScaleDownWaitingForDrain");
-            assert!(p["message"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("demo-nsqd-2 holds 1 message(s)"));
-            api.expect_event("ns", "ClusterReady").await;
-            let ev = api.expect_event("ns", "ScaleDownBlocked").await;
-            assert_eq!(ev["type"], "Warning");
-            api
-        },
-    )
-    .await
-    .expect("reconcile succeeds");
-
-    // Consumers drained it (here: emptied); the scale-down proceeds.
-    let code = super::nsq::http_post(&fleet.nsqds[2].http(), "/topic/empty?topic=orders").await;
-    assert_eq!(code, 200);
-    let (ctx, api) = fleet.context();
-    drive(
-        api,
-        reconcile(Arc::new(c), ctx),
-        move |mut api| async move {
-            let (nsqd, _) = expect_pass_scaling(&mut api, running).await;
-            assert_eq!(nsqd["spec"]["replicas"], 2);
-            api.expect_event("ns", "ClusterReady").await;
-            api
-        },
-    )
-    .await
-    .expect("reconcile succeeds");
-    fleet.shutdown().await;
-}
-
-#[test]
-fn pending_messages_ignore_ephemeral_queues() {
-    use crate::controller::cluster::pending_messages;
-    use nsq_protocol::stats::{ChannelStats, StatsResponse, TopicStats};
-    let stats = StatsResponse {
-        topics: Some(vec![
-            TopicStats {
-                topic_name: "a".into(),
-                depth: 1,
-                channels: vec![
-                    ChannelStats {
-                        channel_name: "c".into(),
-                        in_flight_count: 2,
-                        deferred_count: 3,
-                        ..ChannelStats::default()
-                    },
-                    ChannelStats {
-                        channel_name: "tail#ephemeral".into(),
-                        depth: 100,
-                        ..ChannelStats::default()
-                    },
-                ],
-                ..TopicStats::default()
-            },
-            TopicStats {
-                topic_name: "t#ephemeral".into(),
-                depth: 50,
-                ..TopicStats::default()
-            },
-        ]),
-        ..StatsResponse::default()
-    };
-    assert_eq!(pending_messages(&stats), 6);
 }

@@ -3,6 +3,7 @@
 
 mod channel;
 mod cluster;
+mod drain;
 mod leader;
 mod nsq;
 mod topic;

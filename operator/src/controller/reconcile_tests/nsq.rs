@@ -18,7 +18,7 @@ use crate::fixtures::{context, ApiServer, StaticEndpoints};
 /// One nsqd with its own data directory.
 pub struct Nsqd {
     pub running: nsqd::RunningNsqd,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Nsqd {
@@ -31,7 +31,13 @@ impl Nsqd {
         opts.data_path = Some(dir.path().to_path_buf());
         opts.lookupd_tcp_addresses = lookupd_tcp.iter().map(|a| a.to_string()).collect();
         let running = nsqd::RunningNsqd::start(opts).await.expect("nsqd starts");
-        Nsqd { running, _dir: dir }
+        Nsqd { running, dir }
+    }
+
+    /// Stops it the way a pod stops (queues written to disk); returns its data directory.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.running.shutdown().await;
+        self.dir
     }
 
     /// `host:port` of the HTTP API.

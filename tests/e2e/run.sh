@@ -17,8 +17,12 @@
 #      lookupd Services and require every message to arrive;
 #   7. scale nsqd up: the new pod gets the declared topic and channel (read from its /stats
 #      through the API server's pod proxy, no exec) and registers them in nsqlookupd;
-#   8. scale nsqd down with messages queued on the pod that goes away: every one must still
-#      be consumed (ARCHITECTURE: the operator drains a pod before removing it);
+#   8. scale nsqd down with messages queued on the pod that goes away, in a channel with
+#      consumers and in one without: the operator's drain Job (nsq drain, image nsq) moves
+#      them to the remaining pods, marks the removed pod's claim drained and goes away;
+#      every message of the consumed channel is then consumed from a survivor, and the
+#      unconsumed channel's messages are queued on the survivors (ARCHITECTURE: scale-down
+#      never strands messages on a removed pod's disk);
 #   9. delete an nsqd pod holding queued messages: they survive on its volume and are
 #      consumed after the restart;
 #  10. delete an NsqTopic (deletionPolicy Delete): the topic leaves every nsqd and
@@ -358,7 +362,7 @@ s_images() {
         esac
     done
     docker images --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E ":$TAG " || true
-    for img in "$IMG_NSQD" "$IMG_LOOKUPD" "$IMG_OPERATOR" "$GO_IMAGE"; do
+    for img in "$IMG_NSQD" "$IMG_LOOKUPD" "$IMG_OPERATOR" "$IMG_CLI" "$GO_IMAGE"; do
         kind load docker-image --name "$CLUSTER" "$img"
     done
 }
@@ -369,6 +373,7 @@ s_helm_install() {
         --set defaultImages.nsqd.repository="$REGISTRY/nsqd" --set defaultImages.nsqd.tag="$TAG" \
         --set defaultImages.nsqlookupd.repository="$REGISTRY/nsqlookupd" \
         --set defaultImages.nsqlookupd.tag="$TAG" \
+        --set defaultImages.nsq.repository="$REGISTRY/nsq" --set defaultImages.nsq.tag="$TAG" \
         --set operator.logFormat=text --set operator.resyncSeconds=10 \
         --wait --timeout 5m
     kubectl -n "$OP_NS" rollout status deployment/"$RELEASE" --timeout=3m
@@ -442,21 +447,62 @@ s_scale_up() {
         lookupd_lists_producer "$NSQ-lookupd-0" orders "$NSQ-nsqd-2"
 }
 
+# Sum of the depth of TOPIC/CHANNEL over the nsqd pods given.
+depth_sum() { # TOPIC CHANNEL POD...
+    local topic=$1 channel=$2 total=0 d p
+    shift 2
+    for p in "$@"; do
+        d="$(channel_depth "$p" "$topic" "$channel")"
+        [ "$d" -ge 0 ] && total=$((total + d))
+    done
+    echo "$total"
+}
+
+# Succeeds once the drain of nsqd pod $1 is over: its claim is annotated drained (the
+# suite's cluster keeps claims, whenScaled Retain), no drain Job is left, and the
+# NsqCluster reports no pending drain.
+drain_done() { # ORDINAL
+    local claim="data-$NSQ-nsqd-$1"
+    [ "$(kubectl -n "$NS" get pvc "$claim" -o jsonpath='{.metadata.annotations.nsq\.rustnsq\.dev/drained}')" = true ] &&
+        ! kubectl -n "$NS" get job "$NSQ-nsqd-drain-$1" >/dev/null 2>&1 &&
+        [ "$(kubectl -n "$NS" get nsqcluster "$NSQ" -o jsonpath='{.status.pendingDrains}')" = 0 ]
+}
+
 s_scale_down() {
-    local n=500
-    # Messages queued on the pod that scaling down removes (no consumer is connected).
+    local n=500 gone="$NSQ-nsqd-2"
+    # Messages queued on the pod that scaling down removes: orders/consumer has consumers
+    # (none connected now), orders/archive never has any.
     produce produce-scaledown scaledown orders "$n" "$(nsqd_pod_addr 2)"
-    local depth
-    depth="$(channel_depth "$NSQ-nsqd-2" orders consumer)"
-    log "$NSQ-nsqd-2 holds $depth messages in orders/consumer before scaling down"
+    local queued archived archive_before
+    queued="$(channel_depth "$gone" orders consumer)"
+    archived="$(channel_depth "$gone" orders archive)"
+    archive_before="$(depth_sum orders archive "$NSQ-nsqd-0" "$NSQ-nsqd-1")"
+    log "$gone holds $queued in orders/consumer and $archived in orders/archive before scaling down"
+    [ "$queued" -ge "$n" ] || { log "expected >= $n queued in orders/consumer on $gone"; return 1; }
+    [ "$archived" -ge "$n" ] || { log "expected >= $n queued in orders/archive on $gone"; return 1; }
+
     set_nsqd_replicas 2
-    wait_until 600 "nsqd StatefulSet is down to 2 pods" sts_replicas_is "$NSQ-nsqd" 2
+    # No waiting for consumers: the StatefulSet goes down to 2 at once.
+    wait_until 180 "nsqd StatefulSet is down to 2 pods" sts_replicas_is "$NSQ-nsqd" 2
+    wait_until 300 "$gone is gone" bash -c "! kubectl -n $NS get pod $gone"
+    wait_until 600 "the drain of $gone's volume is done (claim marked drained, Job removed)" drain_done 2
+    kubectl -n "$NS" get events --field-selector reason=Drained -o name | grep -q . ||
+        { log "no Drained event for the NsqCluster"; return 1; }
+    kubectl -n "$NS" get pvc "data-$gone" >/dev/null ||
+        { log "whenScaled Retain: the drained claim data-$gone must be kept"; return 1; }
     cluster_ready
-    # Every message must still reach a consumer.
+
+    # The channel nobody reads: its messages now wait on the survivors.
+    local archive_after
+    archive_after="$(depth_sum orders archive "$NSQ-nsqd-0" "$NSQ-nsqd-1")"
+    log "orders/archive on the survivors: $archive_before before, $archive_after after the drain"
+    [ "$archive_after" -ge $((archive_before + archived)) ] || {
+        log "orders/archive messages of $gone did not reach the survivors"
+        return 1
+    }
+    # The consumed channel: every message reaches a consumer, from a survivor.
     consume consume-scaledown scaledown orders consumer "$n" 240 || {
-        log "messages queued on $NSQ-nsqd-2 were not delivered after scale-down:" \
-            "the operator did not drain the pod before removing it" \
-            "(with storage.whenScaled=Retain they stay on PVC data-$NSQ-nsqd-2)"
+        log "messages queued on $gone were not delivered after the drain"
         return 1
     }
 }
@@ -534,7 +580,7 @@ step "examples: apply examples/*.yaml, all Ready, delete" s_examples
 must "cluster: NsqCluster $NSQ + topics + channels Ready" s_cluster
 must "messages: go-nsq producer -> nsqd Service, consumer <- lookupd Service" s_messages
 step "scale up: new nsqd pod gets the declared topic and channel" s_scale_up
-step "scale down: messages on the removed pod still delivered" s_scale_down
+step "scale down: the removed pod's volume is drained into the survivors" s_scale_down
 step "pod delete: queued messages survive on the volume" s_pod_restart
 step "NsqTopic delete: cleanup on nodes, DeleteIfEmpty holds" s_topic_delete
 step "uninstall: resources and release removed cleanly" s_uninstall

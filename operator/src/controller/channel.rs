@@ -1,7 +1,7 @@
 //! The NsqChannel reconciler: makes the channel exist on every ready nsqd of the cluster
 //! (creating its topic there if needed) and in every nsqlookupd, with the requested pause
 //! state; reports presence and queue figures; deletes through a finalizer honouring the
-//! deletion policy.
+//! deletion policy. The steps it shares with NsqTopic are in [`super::nsq_object`].
 
 use std::sync::Arc;
 
@@ -11,11 +11,14 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::ResourceExt;
 
+use super::nsq_object::{
+    announce, deletion_nodes, finish_deletion, finish_sync, live_cluster, refuse_deletion,
+    set_deletion_blocked, still_holds, sync_conditions, Nodes, Subject,
+};
 use super::status::patch_status;
 use super::sync;
-use super::topic::{announce, live_cluster};
 use super::{Context, KindName};
-use crate::crd::common::{condition as cond, condition::DELETION_BLOCKED, DeletionPolicy};
+use crate::crd::common::{condition as cond, DeletionPolicy};
 use crate::crd::{NsqChannel, NsqChannelStatus};
 use crate::{Error, Result};
 
@@ -86,12 +89,11 @@ async fn apply(channel: &NsqChannel, api: &Api<NsqChannel>, ctx: &Context) -> Re
         return Ok(Action::requeue(ctx.resync));
     };
 
-    let nsqds = ctx.endpoints.nsqd_http_addresses(&cluster).await?;
-    let lookupds = ctx.endpoints.lookupd_http_addresses(&cluster).await?;
+    let nodes = Nodes::of(ctx, &cluster).await?;
     let report = sync::sync_channel(
         ctx.admin.as_ref(),
-        &nsqds,
-        &lookupds,
+        &nodes.nsqds,
+        &nodes.lookupds,
         &topic_name,
         &channel_name,
         channel.spec.paused,
@@ -100,55 +102,12 @@ async fn apply(channel: &NsqChannel, api: &Api<NsqChannel>, ctx: &Context) -> Re
     let present = report.present();
     let errors = report.errors();
     let totals = sync::channel_totals(report.stats());
-    let ready = errors.is_empty() && !nsqds.is_empty();
-    let conditions = vec![
-        if ready {
-            cond(
-                prev,
-                "Ready",
-                true,
-                "PresentOnAllNodes",
-                format!("on {} nsqd node(s)", present.len()),
-                generation,
-            )
-        } else if nsqds.is_empty() {
-            cond(
-                prev,
-                "Ready",
-                false,
-                "NoReadyNodes",
-                "the cluster has no ready nsqd pod",
-                generation,
-            )
-        } else {
-            cond(
-                prev,
-                "Ready",
-                false,
-                "SyncFailed",
-                format!("present on {}/{} nsqd node(s)", present.len(), nsqds.len()),
-                generation,
-            )
-        },
-        if errors.is_empty() {
-            cond(prev, "Degraded", false, "AsExpected", "", generation)
-        } else {
-            cond(
-                prev,
-                "Degraded",
-                true,
-                "NodeErrors",
-                errors.join("; "),
-                generation,
-            )
-        },
-    ];
     let status = NsqChannelStatus {
-        conditions,
+        conditions: sync_conditions(prev, generation, present.len(), nodes.nsqds.len(), &errors),
         observed_generation: generation,
         channel_name: channel_name.clone(),
         node_count: i32::try_from(present.len()).unwrap_or(i32::MAX),
-        nodes_ready: format!("{}/{}", present.len(), nsqds.len()),
+        nodes_ready: format!("{}/{}", present.len(), nodes.nsqds.len()),
         nodes: present,
         depth: totals.depth,
         in_flight: totals.in_flight,
@@ -159,71 +118,33 @@ async fn apply(channel: &NsqChannel, api: &Api<NsqChannel>, ctx: &Context) -> Re
         client_count: totals.client_count,
     };
     patch_status(api, &name, &status).await?;
-    announce(
-        channel,
-        &topic_name,
-        Some(&channel_name),
-        &report.actions(),
-        ctx,
-    )
-    .await;
-
-    if let Some(first) = errors.first() {
-        ctx.event(
-            channel,
-            EventType::Warning,
-            "SyncFailed",
-            "Sync",
-            first.clone(),
-        )
-        .await;
-        return Err(Error::PartialSync {
-            failed: errors.len(),
-            total: nsqds.len() + lookupds.len(),
-            first: first.clone(),
-        });
-    }
-    ctx.reset_backoff(channel);
-    Ok(Action::requeue(ctx.resync))
+    let subject = Subject::Channel {
+        topic: &topic_name,
+        channel: &channel_name,
+    };
+    announce(channel, subject, &report.actions(), ctx).await;
+    finish_sync(channel, ctx, &errors, &nodes).await
 }
 
 async fn cleanup(channel: &NsqChannel, api: &Api<NsqChannel>, ctx: &Context) -> Result<Action> {
-    let ns = channel.namespace().unwrap_or_default();
-    let cluster_name = &channel.spec.cluster_ref.name;
     let (Some(topic_name), Some(channel_name)) = (channel.topic_name(), channel.channel_name())
     else {
         return Ok(Action::await_change());
     };
-    let Some(cluster) = live_cluster(ctx, &ns, cluster_name).await? else {
-        ctx.event(
-            channel,
-            EventType::Normal,
-            "ClusterGone",
-            "Cleanup",
-            format!("NsqCluster {cluster_name} is gone; nothing to delete"),
-        )
-        .await;
-        return Ok(Action::await_change());
+    let subject = Subject::Channel {
+        topic: &topic_name,
+        channel: &channel_name,
     };
     let policy = channel.spec.deletion_policy;
-    if policy == DeletionPolicy::Retain {
-        ctx.event(
-            channel,
-            EventType::Normal,
-            "Retained",
-            "Cleanup",
-            format!(
-                "channel {topic_name}/{channel_name} left on the nodes (deletionPolicy Retain)"
-            ),
-        )
-        .await;
+    let ns = channel.namespace().unwrap_or_default();
+    let cluster_name = &channel.spec.cluster_ref.name;
+    let Some(nodes) = deletion_nodes(channel, ctx, &ns, cluster_name, policy, subject).await?
+    else {
         return Ok(Action::await_change());
-    }
-    let nsqds = ctx.endpoints.nsqd_http_addresses(&cluster).await?;
-    let lookupds = ctx.endpoints.lookupd_http_addresses(&cluster).await?;
+    };
     if policy == DeletionPolicy::DeleteIfEmpty {
         let mut stats = Vec::new();
-        for node in &nsqds {
+        for node in &nodes.nsqds {
             if let Some(t) = ctx
                 .admin
                 .topic_stats(node, &topic_name, Some(&channel_name))
@@ -237,63 +158,23 @@ async fn cleanup(channel: &NsqChannel, api: &Api<NsqChannel>, ctx: &Context) -> 
             }
         }
         let totals = sync::channel_totals(stats.iter());
-        if totals.pending() > 0 {
-            let why = format!(
-                "channel {topic_name}/{channel_name} still holds messages: depth {}, in flight {}, deferred {}",
-                totals.depth, totals.in_flight, totals.deferred
-            );
+        if let Some(why) = still_holds(subject, totals.depth, totals.in_flight, totals.deferred) {
             let mut status = channel.status.clone().unwrap_or_default();
-            let blocked = cond(
-                &status.conditions,
-                DELETION_BLOCKED,
-                true,
-                "NotEmpty",
-                why.clone(),
-                channel.metadata.generation,
-            );
-            status.conditions.retain(|c| c.type_ != DELETION_BLOCKED);
-            status.conditions.push(blocked);
+            set_deletion_blocked(&mut status.conditions, &why, channel.metadata.generation);
             status.depth = totals.depth;
             status.in_flight = totals.in_flight;
             status.deferred = totals.deferred;
             patch_status(api, &channel.name_any(), &status).await?;
-            ctx.event(
-                channel,
-                EventType::Warning,
-                "DeletionBlocked",
-                "Cleanup",
-                why.clone(),
-            )
-            .await;
-            return Err(Error::DeletionRefused(why));
+            return Err(refuse_deletion(channel, ctx, why).await);
         }
     }
     let errors = sync::delete_channel(
         ctx.admin.as_ref(),
-        &nsqds,
-        &lookupds,
+        &nodes.nsqds,
+        &nodes.lookupds,
         &topic_name,
         &channel_name,
     )
     .await;
-    if let Some(first) = errors.first() {
-        return Err(Error::PartialSync {
-            failed: errors.len(),
-            total: nsqds.len() + lookupds.len(),
-            first: first.to_string(),
-        });
-    }
-    ctx.event(
-        channel,
-        EventType::Normal,
-        "ChannelDeleted",
-        "Cleanup",
-        format!(
-            "deleted channel {topic_name}/{channel_name} from {} nsqd and {} nsqlookupd",
-            nsqds.len(),
-            lookupds.len()
-        ),
-    )
-    .await;
-    Ok(Action::await_change())
+    finish_deletion(channel, ctx, &errors, &nodes, "ChannelDeleted", subject).await
 }

@@ -5,6 +5,7 @@
 pub mod channel;
 pub mod cluster;
 pub mod drain;
+pub mod nsq_object;
 pub mod status;
 pub mod sync;
 pub mod topic;

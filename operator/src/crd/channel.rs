@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
 
-use super::common::{is_valid_nsq_name, ClusterRef, DeletionPolicy};
+use super::common::{is_valid_nsq_name, nsq_name_or, ClusterRef, DeletionPolicy, NSQ_NAME_PATTERN};
 
 /// Desired state of an NSQ channel.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -44,7 +44,7 @@ pub struct NsqChannelSpec {
     /// The NSQ topic of the channel (created on a node when missing there). Immutable.
     #[schemars(
         length(min = 1, max = 64),
-        regex(pattern = r"^[.a-zA-Z0-9_-]+(#ephemeral)?$")
+        regex(pattern = NSQ_NAME_PATTERN)
     )]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("topicName is immutable"))]
     pub topic_name: String,
@@ -52,7 +52,7 @@ pub struct NsqChannelSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 64),
-        regex(pattern = r"^[.a-zA-Z0-9_-]+(#ephemeral)?$")
+        regex(pattern = NSQ_NAME_PATTERN)
     )]
     pub channel_name: Option<String>,
     /// Pause the channel: its consumers receive nothing; messages accumulate.
@@ -67,12 +67,7 @@ impl NsqChannel {
     /// The NSQ channel name: `spec.channelName`, else `metadata.name`; `None` when that is
     /// not a valid NSQ name.
     pub fn channel_name(&self) -> Option<String> {
-        let name = self
-            .spec
-            .channel_name
-            .clone()
-            .unwrap_or_else(|| self.name_any());
-        is_valid_nsq_name(&name).then_some(name)
+        nsq_name_or(self.spec.channel_name.as_deref(), &self.name_any())
     }
 
     /// The topic name, `None` when invalid (the schema normally prevents that).

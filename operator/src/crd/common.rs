@@ -52,6 +52,13 @@ pub fn is_valid_nsq_name(name: &str) -> bool {
     nsq_protocol::names::is_valid_name(name)
 }
 
+/// An NSQ name given in the spec, else the object's own name; `None` when the one that
+/// applies is not a valid NSQ name.
+pub fn nsq_name_or(spec_name: Option<&str>, object_name: &str) -> Option<String> {
+    let name = spec_name.unwrap_or(object_name);
+    is_valid_nsq_name(name).then(|| name.to_string())
+}
+
 /// Builds a condition, keeping `lastTransitionTime` from `previous` when the status did not
 /// change (so the time says when the condition last flipped, as Kubernetes expects).
 pub fn condition(
@@ -100,6 +107,10 @@ mod tests {
         assert!(!is_valid_nsq_name("has space"));
         assert!(!is_valid_nsq_name(&"x".repeat(65)));
         assert!(is_valid_nsq_name(&"x".repeat(64)));
+        assert_eq!(nsq_name_or(None, "orders").as_deref(), Some("orders"));
+        assert_eq!(nsq_name_or(Some("o_2"), "orders").as_deref(), Some("o_2"));
+        assert_eq!(nsq_name_or(Some("bad name"), "orders"), None);
+        assert_eq!(nsq_name_or(None, &"x".repeat(65)), None);
     }
 
     #[test]

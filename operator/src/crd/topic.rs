@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
 
-use super::common::{is_valid_nsq_name, ClusterRef, DeletionPolicy};
+use super::common::{nsq_name_or, ClusterRef, DeletionPolicy, NSQ_NAME_PATTERN};
 
 /// Desired state of an NSQ topic.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -44,7 +44,7 @@ pub struct NsqTopicSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 64),
-        regex(pattern = r"^[.a-zA-Z0-9_-]+(#ephemeral)?$")
+        regex(pattern = NSQ_NAME_PATTERN)
     )]
     pub topic_name: Option<String>,
     /// Pause the topic: messages stay at the topic and are not copied to its channels.
@@ -59,12 +59,7 @@ impl NsqTopic {
     /// The NSQ topic name: `spec.topicName`, else `metadata.name`; `None` when that is not
     /// a valid NSQ name.
     pub fn topic_name(&self) -> Option<String> {
-        let name = self
-            .spec
-            .topic_name
-            .clone()
-            .unwrap_or_else(|| self.name_any());
-        is_valid_nsq_name(&name).then_some(name)
+        nsq_name_or(self.spec.topic_name.as_deref(), &self.name_any())
     }
 }
 

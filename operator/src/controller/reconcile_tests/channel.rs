@@ -2,12 +2,8 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
-use serde_json::Value;
-
-use super::drive;
 use super::nsq::{cluster_json, demo_ref, Fleet, CLUSTER_PATH};
+use super::{condition, declared, deleting, drive};
 use crate::controller::channel::{reconcile, FINALIZER};
 use crate::crd::{DeletionPolicy, NsqChannel, NsqChannelSpec};
 use crate::fixtures::ApiServer;
@@ -15,7 +11,7 @@ use crate::fixtures::ApiServer;
 const CHANNELS: &str = "/apis/nsq.rustnsq.dev/v1alpha1/namespaces/ns/nsqchannels";
 
 fn channel(name: &str, topic: &str, policy: DeletionPolicy, paused: bool) -> NsqChannel {
-    let mut c = NsqChannel::new(
+    let c = NsqChannel::new(
         name,
         NsqChannelSpec {
             cluster_ref: demo_ref(),
@@ -25,39 +21,16 @@ fn channel(name: &str, topic: &str, policy: DeletionPolicy, paused: bool) -> Nsq
             deletion_policy: policy,
         },
     );
-    c.metadata.namespace = Some("ns".into());
-    c.metadata.uid = Some(format!("uid-{name}"));
-    c.metadata.generation = Some(2);
-    c.metadata.finalizers = Some(vec![FINALIZER.to_string()]);
-    c
-}
-
-fn deleting(mut c: NsqChannel) -> NsqChannel {
-    c.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
-    c
+    declared(c, 2, FINALIZER)
 }
 
 fn path(name: &str) -> String {
     format!("{CHANNELS}/{name}")
 }
 
-fn condition(status: &Value, type_: &str) -> Value {
-    status["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
 async fn expect_finalizer_removed(api: &mut ApiServer, c: &NsqChannel) {
-    let mut after = c.clone();
-    after.metadata.finalizers = None;
-    let name = c.metadata.name.clone().unwrap_or_default();
-    let patch = api
-        .expect_json_patch(&path(&name), serde_json::to_value(&after).expect("json"))
-        .await;
-    assert_eq!(patch[1]["op"], "remove");
-    assert_eq!(patch[0]["value"], FINALIZER);
+    let p = path(&c.metadata.name.clone().unwrap_or_default());
+    super::expect_finalizer_removed(api, &p, c, FINALIZER).await;
 }
 
 async fn create(fleet: &Fleet, c: &NsqChannel, topic_events: bool) {

@@ -7,6 +7,7 @@ use http::Method;
 use kube::runtime::controller::Action;
 use serde_json::{json, Value};
 
+use super::condition;
 use crate::controller::cluster::{reconcile, RESYNC};
 use crate::crd::NsqCluster;
 use crate::fixtures::{kube_only_context, with_api, ApiServer};
@@ -102,13 +103,6 @@ async fn expect_pass(api: &mut ApiServer, ready: i32, sm_enabled: bool) -> Pass 
         nsqd,
         status,
     }
-}
-
-pub(super) fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
-    status["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
-        .expect("condition present")
 }
 
 #[tokio::test]

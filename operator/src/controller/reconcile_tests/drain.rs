@@ -5,7 +5,8 @@
 use http::Method;
 use serde_json::{json, Value};
 
-use super::cluster::{condition, expect_children, expect_finish, run_pass, CLAIMS, JOBS, PODS};
+use super::cluster::{expect_children, expect_finish, run_pass, CLAIMS, JOBS, PODS};
+use super::condition;
 use crate::crd::cluster::ReclaimPolicy;
 use crate::crd::NsqCluster;
 use crate::fixtures::ApiServer;

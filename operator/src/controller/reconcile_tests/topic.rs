@@ -2,13 +2,11 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::drive;
 use super::nsq::{cluster_json, demo_ref, Fleet, CLUSTER_PATH};
+use super::{condition, declared, deleting, drive};
 use crate::controller::topic::{reconcile, FINALIZER};
 use crate::crd::{DeletionPolicy, NsqTopic, NsqTopicSpec};
 use crate::fixtures::ApiServer;
@@ -16,7 +14,7 @@ use crate::fixtures::ApiServer;
 const TOPICS: &str = "/apis/nsq.rustnsq.dev/v1alpha1/namespaces/ns/nsqtopics";
 
 fn topic(name: &str, policy: DeletionPolicy, paused: bool) -> NsqTopic {
-    let mut t = NsqTopic::new(
+    let t = NsqTopic::new(
         name,
         NsqTopicSpec {
             cluster_ref: demo_ref(),
@@ -25,43 +23,17 @@ fn topic(name: &str, policy: DeletionPolicy, paused: bool) -> NsqTopic {
             deletion_policy: policy,
         },
     );
-    t.metadata.namespace = Some("ns".into());
-    t.metadata.uid = Some(format!("uid-{name}"));
-    t.metadata.generation = Some(1);
-    t.metadata.finalizers = Some(vec![FINALIZER.to_string()]);
-    t
-}
-
-fn deleting(mut t: NsqTopic) -> NsqTopic {
-    t.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
-    t
+    declared(t, 1, FINALIZER)
 }
 
 fn path(name: &str) -> String {
     format!("{TOPICS}/{name}")
 }
 
-fn condition(status: &Value, type_: &str) -> Value {
-    status["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
-/// Expects the finalizer's removal (a JSON patch testing then removing our entry).
+/// Expects the finalizer's removal.
 async fn expect_finalizer_removed(api: &mut ApiServer, t: &NsqTopic) {
-    let mut after = t.clone();
-    after.metadata.finalizers = None;
-    let patch = api
-        .expect_json_patch(
-            &path(&t.metadata.name.clone().unwrap_or_default()),
-            serde_json::to_value(&after).expect("json"),
-        )
-        .await;
-    assert_eq!(patch[0]["op"], "test");
-    assert_eq!(patch[0]["value"], FINALIZER);
-    assert_eq!(patch[1]["op"], "remove");
+    let p = path(&t.metadata.name.clone().unwrap_or_default());
+    super::expect_finalizer_removed(api, &p, t, FINALIZER).await;
 }
 
 #[tokio::test]

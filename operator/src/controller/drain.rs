@@ -245,7 +245,7 @@ async fn in_use(
             "DrainCancelled",
             "Drain",
             format!(
-                "pod {pod} is back: Job {} deleted, {claim_name} is in use again with its messages",
+                "pod {pod} exists again: Job {} deleted; {claim_name} stays in use with its messages",
                 job.name_any()
             ),
         )

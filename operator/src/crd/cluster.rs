@@ -141,8 +141,8 @@ impl Default for NsqdSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DrainSpec {
-    /// Run drain Jobs. `false`: a removed pod's messages stay on its volume (kept with
-    /// `storage.whenScaled: Retain`, dropped with `Delete`) until a scale-up brings the pod back.
+    /// Run drain Jobs. `false`: none; a removed pod's messages stay on its volume, which
+    /// `storage.whenScaled: Retain` keeps for a later scale-up and `Delete` deletes.
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// Image of the `nsq` command-line tool the Jobs run; defaults to

@@ -325,7 +325,7 @@ async fn scaling_back_up_before_the_drain_deletes_the_job_and_keeps_the_claim() 
             ev["note"]
                 .as_str()
                 .unwrap_or_default()
-                .contains("demo-nsqd-2 is back"),
+                .contains("pod demo-nsqd-2 exists again"),
             "{ev}"
         );
         (api, Value::Null)

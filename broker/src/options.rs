@@ -104,11 +104,11 @@ pub struct Options {
     #[arg(long, default_value = "2s", value_parser = go_duration, value_name = "DURATION")]
     pub sync_timeout: Duration,
 
-    /// max concurrency for checking in-flight and deferred message timeouts
+    /// max concurrency for checking in-flight and deferred message timeouts (accepted for compatibility: this nsqd checks every channel every 25ms)
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub queue_scan_worker_pool_max: i64,
 
-    /// number of channels to check per cycle (every 100ms) for in-flight and deferred timeouts
+    /// number of channels to check per cycle (every 100ms) for in-flight and deferred timeouts (accepted for compatibility: this nsqd checks every channel every 25ms)
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub queue_scan_selection_count: i64,
 

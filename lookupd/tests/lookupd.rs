@@ -1,7 +1,8 @@
 //! nsqlookupd end to end: a server bound to 127.0.0.1:0, raw V1 bytes on the TCP side,
 //! raw HTTP/1.1 on the other, and the built binary for flags and signals.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use nsqlookupd::{Invocation, Server};
@@ -9,110 +10,13 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+use support::{get, http, post, Peer, IO_TIMEOUT};
 
+/// [`support::start`] with a fixed broadcast address, then `extra`.
 async fn start(extra: &[&str]) -> Server {
-    let mut args = vec![
-        "nsqlookupd",
-        "--tcp-address",
-        "127.0.0.1:0",
-        "--http-address",
-        "127.0.0.1:0",
-        "--broadcast-address",
-        "lookupd-test",
-    ];
+    let mut args = vec!["--broadcast-address", "lookupd-test"];
     args.extend_from_slice(extra);
-    let Invocation::Run(opts) = nsqlookupd::options::parse(args).expect("options") else {
-        panic!("expected a run invocation");
-    };
-    Server::bind(opts).await.expect("bind")
-}
-
-// ---------------------------------------------------------------- TCP helpers
-
-/// A V1 client connection (an nsqd, as far as the lookupd knows).
-struct Peer {
-    stream: TcpStream,
-}
-
-impl Peer {
-    /// Connects and sends the magic.
-    async fn connect(server: &Server) -> Peer {
-        let mut peer = Peer::connect_raw(server).await;
-        peer.send(b"  V1").await;
-        peer
-    }
-
-    async fn connect_raw(server: &Server) -> Peer {
-        let stream = TcpStream::connect(server.tcp_addr())
-            .await
-            .expect("connect");
-        Peer { stream }
-    }
-
-    /// The `ip:port` the lookupd sees us as (our peer id).
-    fn id(&self) -> String {
-        self.stream.local_addr().expect("local addr").to_string()
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.expect("write");
-    }
-
-    /// Reads one size-prefixed reply.
-    async fn reply(&mut self) -> String {
-        let read = async {
-            let size = self.stream.read_i32().await.expect("reply size");
-            let mut data = vec![0; usize::try_from(size).expect("non-negative size")];
-            self.stream.read_exact(&mut data).await.expect("reply data");
-            String::from_utf8(data).expect("utf-8 reply")
-        };
-        tokio::time::timeout(IO_TIMEOUT, read)
-            .await
-            .expect("reply in time")
-    }
-
-    async fn cmd(&mut self, line: &str) -> String {
-        self.send(format!("{line}\n").as_bytes()).await;
-        self.reply().await
-    }
-
-    async fn identify_raw(&mut self, body: &[u8]) -> String {
-        let mut msg = b"IDENTIFY\n".to_vec();
-        msg.extend_from_slice(&(body.len() as i32).to_be_bytes());
-        msg.extend_from_slice(body);
-        self.send(&msg).await;
-        self.reply().await
-    }
-
-    /// IDENTIFY as an nsqd broadcasting `nsqd-<http_port>`.
-    async fn identify(&mut self, http_port: u16) -> Value {
-        let body = json!({
-            "broadcast_address": format!("nsqd-{http_port}"),
-            "hostname": "nsqd-host",
-            "http_port": http_port,
-            "tcp_port": 4150,
-            "version": "1.3.0",
-        });
-        let reply = self.identify_raw(body.to_string().as_bytes()).await;
-        serde_json::from_str(&reply).expect("IDENTIFY reply is JSON")
-    }
-
-    /// Asserts the server closed the connection (after any replies already read).
-    async fn expect_closed(&mut self) {
-        let mut rest = Vec::new();
-        let n = tokio::time::timeout(IO_TIMEOUT, self.stream.read_to_end(&mut rest))
-            .await
-            .expect("close in time")
-            .unwrap_or(0);
-        assert_eq!(n, 0, "unexpected bytes before close: {rest:?}");
-    }
-
-    /// Asserts `reply` is the fatal error `expected`, and that the connection then closes.
-    async fn expect_fatal(&mut self, reply: String, expected: &str) {
-        assert_eq!(reply, expected);
-        self.expect_closed().await;
-    }
+    support::start(&args).await
 }
 
 /// A connected, identified peer.
@@ -123,98 +27,6 @@ async fn nsqd(server: &Server, http_port: u16) -> Peer {
 }
 
 // ---------------------------------------------------------------- HTTP helpers
-
-#[derive(Debug)]
-struct HttpResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).expect("JSON body")
-    }
-
-    /// A V1 JSON success: 200, both content-type headers.
-    fn assert_v1_json(&self) -> Value {
-        assert_eq!(self.status, 200, "{self:?}");
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/json; charset=utf-8")
-        );
-        assert_eq!(self.header("x-nsq-content-type"), Some("nsq; version=1.0"));
-        self.json()
-    }
-
-    /// A V1 success with no body.
-    fn assert_v1_empty(&self) {
-        assert_eq!(self.status, 200, "{self:?}");
-        assert_eq!(self.body, "");
-        assert_eq!(self.header("content-type"), None);
-        assert_eq!(self.header("x-nsq-content-type"), Some("nsq; version=1.0"));
-    }
-
-    /// A V1 error: status, `{"message":CODE}`, both headers.
-    fn assert_v1_error(&self, status: u16, code: &str) {
-        assert_eq!(self.status, status, "{self:?}");
-        assert_eq!(self.body, format!("{{\"message\":\"{code}\"}}"));
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/json; charset=utf-8")
-        );
-        assert_eq!(self.header("x-nsq-content-type"), Some("nsq; version=1.0"));
-    }
-}
-
-async fn http(addr: SocketAddr, method: &str, target: &str) -> HttpResponse {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("http connect");
-        let req = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-        );
-        stream.write_all(req.as_bytes()).await.expect("http write");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("http read");
-        raw
-    };
-    let raw = tokio::time::timeout(IO_TIMEOUT, exchange)
-        .await
-        .expect("http in time");
-    let text = String::from_utf8(raw).expect("utf-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().expect("status line");
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: body.to_string(),
-    }
-}
-
-async fn get(server: &Server, target: &str) -> HttpResponse {
-    http(server.http_addr(), "GET", target).await
-}
-
-async fn post(server: &Server, target: &str) -> HttpResponse {
-    http(server.http_addr(), "POST", target).await
-}
 
 async fn lookup_producers(server: &Server, topic: &str) -> Vec<String> {
     let body = get(server, &format!("/lookup?topic={topic}"))

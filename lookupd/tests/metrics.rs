@@ -4,137 +4,27 @@
 //!
 //! The strict format check, with Prometheus' own parser, is monitoring/test_exposition.py.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use nsqlookupd::{Invocation, Server};
-use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use nsqlookupd::Server;
+use serde_json::Value;
 
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+use support::{http, http_accept, start, Peer, IO_TIMEOUT};
 
-async fn start(extra: &[&str]) -> Server {
-    let mut args = vec![
-        "nsqlookupd",
-        "--tcp-address",
-        "127.0.0.1:0",
-        "--http-address",
-        "127.0.0.1:0",
-    ];
-    args.extend_from_slice(extra);
-    let Invocation::Run(opts) = nsqlookupd::options::parse(args).expect("options") else {
-        panic!("expected a run invocation");
-    };
-    Server::bind(opts).await.expect("bind")
-}
-
-/// An nsqd as the lookupd sees it: a V1 connection, identified.
-struct Peer {
-    stream: TcpStream,
-}
-
-impl Peer {
-    async fn identify(server: &Server, broadcast_address: &str, http_port: u16) -> Peer {
-        let mut stream = TcpStream::connect(server.tcp_addr())
-            .await
-            .expect("connect");
-        stream.write_all(b"  V1").await.expect("magic");
-        let mut peer = Peer { stream };
-        let body = json!({
-            "broadcast_address": broadcast_address,
-            "hostname": "nsqd-host",
-            "http_port": http_port,
-            "tcp_port": 4150,
-            "version": "1.3.0",
-        })
-        .to_string();
-        let mut msg = b"IDENTIFY\n".to_vec();
-        msg.extend_from_slice(&(body.len() as i32).to_be_bytes());
-        msg.extend_from_slice(body.as_bytes());
-        peer.stream.write_all(&msg).await.expect("identify");
-        let reply = peer.reply().await;
-        assert!(reply.starts_with('{'), "IDENTIFY reply {reply}");
-        peer
-    }
-
-    async fn reply(&mut self) -> String {
-        let read = async {
-            let size = self.stream.read_i32().await.expect("reply size");
-            let mut data = vec![0; usize::try_from(size).expect("size")];
-            self.stream.read_exact(&mut data).await.expect("reply data");
-            String::from_utf8(data).expect("utf-8 reply")
-        };
-        tokio::time::timeout(IO_TIMEOUT, read)
-            .await
-            .expect("reply in time")
-    }
-
-    async fn cmd(&mut self, line: &str) {
-        self.stream
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .expect("write");
-        assert_eq!(self.reply().await, "OK", "{line}");
-    }
-}
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-async fn http(addr: SocketAddr, method: &str, target: &str, accept: Option<&str>) -> Resp {
-    let mut req = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
-    );
-    if let Some(a) = accept {
-        req.push_str(&format!("Accept: {a}\r\n"));
-    }
-    req.push_str("\r\n");
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("http connect");
-        stream.write_all(req.as_bytes()).await.expect("http write");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("http read");
-        raw
-    };
-    let raw = tokio::time::timeout(IO_TIMEOUT, exchange)
-        .await
-        .expect("http in time");
-    let text = String::from_utf8(raw).expect("utf-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Resp {
-        status,
-        headers,
-        body: body.to_string(),
-    }
+/// An nsqd as the lookupd sees it: a V1 connection, identified as `broadcast_address`.
+async fn identified(server: &Server, broadcast_address: &str, http_port: u16) -> Peer {
+    let mut peer = Peer::connect(server).await;
+    let reply = peer.identify_as(broadcast_address, http_port).await;
+    assert!(reply.is_object(), "IDENTIFY reply {reply}");
+    peer
 }
 
 /// `name{labels}` as written → value; a series written twice fails the test.
 async fn scrape(server: &Server) -> BTreeMap<String, f64> {
-    let r = http(server.http_addr(), "GET", "/metrics", None).await;
+    let r = http(server.http_addr(), "GET", "/metrics").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         r.header("content-type"),
@@ -172,25 +62,18 @@ async fn metrics_describe_the_registration_db() {
     assert_eq!(m["nsq_lookupd_topics"], 0.0);
     assert!(ages(&m).is_empty());
 
-    let mut a = Peer::identify(&server, "nsqd-a.ns.svc", 4151).await;
-    let mut b = Peer::identify(&server, "nsqd-b.ns.svc", 4151).await;
-    a.cmd("REGISTER orders billing").await;
-    a.cmd("REGISTER orders audit").await;
-    b.cmd("REGISTER orders billing").await;
-    b.cmd("REGISTER clicks").await;
-    let r = http(
-        server.http_addr(),
-        "POST",
-        "/topic/create?topic=empty",
-        None,
-    )
-    .await;
+    let mut a = identified(&server, "nsqd-a.ns.svc", 4151).await;
+    let mut b = identified(&server, "nsqd-b.ns.svc", 4151).await;
+    a.cmd_ok("REGISTER orders billing").await;
+    a.cmd_ok("REGISTER orders audit").await;
+    b.cmd_ok("REGISTER orders billing").await;
+    b.cmd_ok("REGISTER clicks").await;
+    let r = http(server.http_addr(), "POST", "/topic/create?topic=empty").await;
     assert_eq!(r.status, 200);
     let r = http(
         server.http_addr(),
         "POST",
         "/topic/tombstone?topic=orders&node=nsqd-b.ns.svc:4151",
-        None,
     )
     .await;
     assert_eq!(r.status, 200);
@@ -209,7 +92,7 @@ async fn metrics_describe_the_registration_db() {
 
     // Only a PINGs: b's age grows past a's. b's tombstone expires meanwhile.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    a.cmd("PING").await;
+    a.cmd_ok("PING").await;
     let m = scrape(&server).await;
     let age = ages(&m);
     assert!(age["nsqd-b.ns.svc:4151"] >= 1.0, "{age:?}");
@@ -239,10 +122,10 @@ async fn metrics_describe_the_registration_db() {
 async fn one_series_per_producer_name() {
     let server = start(&[]).await;
     // The same nsqd reconnecting before its old connection is dropped.
-    let _old = Peer::identify(&server, "nsqd-0", 4151).await;
+    let _old = identified(&server, "nsqd-0", 4151).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let _new = Peer::identify(&server, "nsqd-0", 4151).await;
-    let _other_port = Peer::identify(&server, "nsqd-0", 4152).await;
+    let _new = identified(&server, "nsqd-0", 4151).await;
+    let _other_port = identified(&server, "nsqd-0", 4152).await;
     let m = scrape(&server).await;
     assert_eq!(m["nsq_lookupd_producers"], 3.0);
     let age = ages(&m);
@@ -278,7 +161,7 @@ async fn build_info_process_metrics_and_openmetrics() {
         assert!(m.contains_key(name), "{name} in {m:?}");
     }
 
-    let r = http(
+    let r = http_accept(
         server.http_addr(),
         "GET",
         "/metrics",
@@ -292,7 +175,7 @@ async fn build_info_process_metrics_and_openmetrics() {
     assert!(r.body.contains("# TYPE nsq_lookupd_build info\n"));
     assert!(r.body.ends_with("# EOF\n"));
 
-    let r = http(server.http_addr(), "POST", "/metrics", None).await;
+    let r = http(server.http_addr(), "POST", "/metrics").await;
     assert_eq!((r.status, r.header("allow")), (405, Some("GET, OPTIONS")));
 }
 

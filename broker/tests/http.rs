@@ -57,11 +57,37 @@ impl Node {
         request(self.http, "PUT", target, &[], Some(body)).await
     }
 
+    /// One request as the per-method helpers send it: no body for GET, OPTIONS and HEAD
+    /// (a body there would be a mistake in the case table), `body` for POST and PUT.
+    async fn call(&self, method: &str, target: &str, body: &[u8]) -> Resp {
+        match method {
+            "POST" => self.post(target, body).await,
+            "PUT" => self.put(target, body).await,
+            _ => {
+                assert!(body.is_empty(), "{method} {target}: no body for {method}");
+                request(self.http, method, target, &[], None).await
+            }
+        }
+    }
+
+    /// Runs each case in order; each must get its V1 error. A failure names the case.
+    async fn expect_errors(&self, cases: &[ErrorCase<'_>]) {
+        for &(method, target, body, status, code) in cases {
+            let case = format!("{method} {target} body={:?}", String::from_utf8_lossy(body));
+            self.call(method, target, body)
+                .await
+                .expect_error_at(&case, status, code);
+        }
+    }
+
     async fn stats(&self, query: &str) -> Value {
         let r = self.get(&format!("/stats?format=json{query}")).await;
         r.expect_json(200)
     }
 }
+
+/// `(method, target, body, status, code)`: a request and the V1 error it must get.
+type ErrorCase<'a> = (&'a str, &'a str, &'a [u8], u16, &'a str);
 
 #[derive(Debug)]
 struct Resp {
@@ -109,6 +135,22 @@ impl Resp {
             self.header("content-type"),
             Some("text/plain; charset=utf-8")
         );
+    }
+
+    /// [`Resp::expect_error`], with `case` in every failure message.
+    fn expect_error_at(&self, case: &str, status: u16, message: &str) {
+        assert_eq!(
+            (self.status, self.text()),
+            (status, format!(r#"{{"message":"{message}"}}"#)),
+            "{case}"
+        );
+        assert_eq!(
+            self.header(V1_HEADER.0),
+            Some(V1_HEADER.1),
+            "{case}: {self:?}"
+        );
+        assert_eq!(self.header("content-encoding"), None, "{case}");
+        assert_eq!(self.header("content-type"), Some(JSON_TYPE), "{case}");
     }
 
     /// A V1 error: status and `{"message":"<CODE>"}`.
@@ -291,14 +333,13 @@ fn sorted(mut k: Vec<&str>) -> Vec<&str> {
 #[tokio::test]
 async fn unknown_path_is_v1_404() {
     let n = Node::start().await;
-    n.get("/nope").await.expect_error(404, "NOT_FOUND");
-    n.post("/topic/nope?topic=t", b"")
-        .await
-        .expect_error(404, "NOT_FOUND");
-    // OPTIONS on an unknown path is a 404 too.
-    request(n.http, "OPTIONS", "/nope", &[], None)
-        .await
-        .expect_error(404, "NOT_FOUND");
+    n.expect_errors(&[
+        ("GET", "/nope", b"", 404, "NOT_FOUND"),
+        ("POST", "/topic/nope?topic=t", b"", 404, "NOT_FOUND"),
+        // OPTIONS on an unknown path is a 404 too.
+        ("OPTIONS", "/nope", b"", 404, "NOT_FOUND"),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -345,22 +386,27 @@ async fn trailing_slash_and_case_are_redirected() {
 #[tokio::test]
 async fn unparsable_query_is_invalid_request() {
     let n = Node::start().await;
-    n.post("/topic/create?topic=a;b", b"")
-        .await
-        .expect_error(400, "INVALID_REQUEST");
-    n.post("/channel/create?topic=%zz&channel=c", b"")
-        .await
-        .expect_error(400, "INVALID_REQUEST");
-    n.get("/stats?topic=%")
-        .await
-        .expect_error(400, "INVALID_REQUEST");
-    n.post("/mpub?topic=t;x", b"a")
-        .await
-        .expect_error(400, "INVALID_REQUEST");
-    // /pub checks its body first.
-    n.post("/pub?topic=%zz", b"a")
-        .await
-        .expect_error(400, "INVALID_REQUEST");
+    n.expect_errors(&[
+        (
+            "POST",
+            "/topic/create?topic=a;b",
+            b"",
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            "POST",
+            "/channel/create?topic=%zz&channel=c",
+            b"",
+            400,
+            "INVALID_REQUEST",
+        ),
+        ("GET", "/stats?topic=%", b"", 400, "INVALID_REQUEST"),
+        ("POST", "/mpub?topic=t;x", b"a", 400, "INVALID_REQUEST"),
+        // /pub checks its body first.
+        ("POST", "/pub?topic=%zz", b"a", 400, "INVALID_REQUEST"),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -546,22 +592,16 @@ async fn pub_body_limits() {
 #[tokio::test]
 async fn pub_topic_errors_come_after_body_errors() {
     let n = Node::start().await;
-    n.post("/pub", b"x")
-        .await
-        .expect_error(400, "MISSING_ARG_TOPIC");
-    n.post("/pub?topic=bad/name", b"x")
-        .await
-        .expect_error(400, "INVALID_TOPIC");
-    n.post("/pub?topic=", b"x")
-        .await
-        .expect_error(400, "INVALID_TOPIC");
-    n.post(&format!("/pub?topic={}", "x".repeat(65)), b"x")
-        .await
-        .expect_error(400, "INVALID_TOPIC");
-    n.post("/pub", b"").await.expect_error(400, "MSG_EMPTY");
-    n.post("/pub?topic=bad/name", b"")
-        .await
-        .expect_error(400, "MSG_EMPTY");
+    let too_long = format!("/pub?topic={}", "x".repeat(65));
+    n.expect_errors(&[
+        ("POST", "/pub", b"x", 400, "MISSING_ARG_TOPIC"),
+        ("POST", "/pub?topic=bad/name", b"x", 400, "INVALID_TOPIC"),
+        ("POST", "/pub?topic=", b"x", 400, "INVALID_TOPIC"),
+        ("POST", &too_long, b"x", 400, "INVALID_TOPIC"),
+        ("POST", "/pub", b"", 400, "MSG_EMPTY"),
+        ("POST", "/pub?topic=bad/name", b"", 400, "MSG_EMPTY"),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -697,16 +737,19 @@ async fn mpub_text_limits() {
 #[tokio::test]
 async fn mpub_topic_errors() {
     let n = Node::start().await;
-    n.post("/mpub", b"a")
-        .await
-        .expect_error(400, "MISSING_ARG_TOPIC");
-    n.post("/mpub?topic=no*pe", b"a")
-        .await
-        .expect_error(400, "INVALID_TOPIC");
-    // /mpub checks the topic before the body, and creates it before reading the body.
-    n.post("/mpub?topic=made&binary=1", b"\x00")
-        .await
-        .expect_error(413, "BAD_BODY");
+    n.expect_errors(&[
+        ("POST", "/mpub", b"a", 400, "MISSING_ARG_TOPIC"),
+        ("POST", "/mpub?topic=no*pe", b"a", 400, "INVALID_TOPIC"),
+        // /mpub checks the topic before the body, and creates it before reading the body.
+        (
+            "POST",
+            "/mpub?topic=made&binary=1",
+            b"\x00",
+            413,
+            "BAD_BODY",
+        ),
+    ])
+    .await;
     assert!(n.nsqd().topic("made").is_some());
 }
 
@@ -777,12 +820,17 @@ async fn topic_create() {
     n.post("/topic/create?topic=tc", b"").await.expect_empty();
     n.post("/topic/create?topic=tc", b"").await.expect_empty();
     assert!(n.nsqd().topic("tc").is_some());
-    n.post("/topic/create", b"")
-        .await
-        .expect_error(400, "MISSING_ARG_TOPIC");
-    n.post("/topic/create?topic=b%20ad", b"")
-        .await
-        .expect_error(400, "INVALID_TOPIC");
+    n.expect_errors(&[
+        ("POST", "/topic/create", b"", 400, "MISSING_ARG_TOPIC"),
+        (
+            "POST",
+            "/topic/create?topic=b%20ad",
+            b"",
+            400,
+            "INVALID_TOPIC",
+        ),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -793,16 +841,25 @@ async fn topic_delete() {
     n.post("/topic/delete?topic=td", b"").await.expect_empty();
     assert!(n.nsqd().topic("td").is_none());
     c.expect_closed().await;
-    n.post("/topic/delete?topic=td", b"")
-        .await
-        .expect_error(404, "TOPIC_NOT_FOUND");
-    // No name validation: an invalid name is simply not found.
-    n.post("/topic/delete?topic=in%20valid", b"")
-        .await
-        .expect_error(404, "TOPIC_NOT_FOUND");
-    n.post("/topic/delete", b"")
-        .await
-        .expect_error(400, "MISSING_ARG_TOPIC");
+    n.expect_errors(&[
+        (
+            "POST",
+            "/topic/delete?topic=td",
+            b"",
+            404,
+            "TOPIC_NOT_FOUND",
+        ),
+        // No name validation: an invalid name is simply not found.
+        (
+            "POST",
+            "/topic/delete?topic=in%20valid",
+            b"",
+            404,
+            "TOPIC_NOT_FOUND",
+        ),
+        ("POST", "/topic/delete", b"", 400, "MISSING_ARG_TOPIC"),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -813,15 +870,18 @@ async fn topic_empty() {
     assert_eq!(n.nsqd().topic("te").unwrap().depth(), 3);
     n.post("/topic/empty?topic=te", b"").await.expect_empty();
     assert_eq!(n.nsqd().topic("te").unwrap().depth(), 0);
-    n.post("/topic/empty?topic=missing", b"")
-        .await
-        .expect_error(404, "TOPIC_NOT_FOUND");
-    n.post("/topic/empty?topic=bad!", b"")
-        .await
-        .expect_error(400, "INVALID_TOPIC");
-    n.post("/topic/empty", b"")
-        .await
-        .expect_error(400, "MISSING_ARG_TOPIC");
+    n.expect_errors(&[
+        (
+            "POST",
+            "/topic/empty?topic=missing",
+            b"",
+            404,
+            "TOPIC_NOT_FOUND",
+        ),
+        ("POST", "/topic/empty?topic=bad!", b"", 400, "INVALID_TOPIC"),
+        ("POST", "/topic/empty", b"", 400, "MISSING_ARG_TOPIC"),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -847,12 +907,17 @@ async fn topic_pause_and_unpause() {
     let mut c = consumer(&n, "tp", "c", 1).await;
     assert_eq!(&c.expect_message().await.body[..], b"held");
 
-    n.post("/topic/pause?topic=nope", b"")
-        .await
-        .expect_error(404, "TOPIC_NOT_FOUND");
-    n.post("/topic/unpause", b"")
-        .await
-        .expect_error(400, "MISSING_ARG_TOPIC");
+    n.expect_errors(&[
+        (
+            "POST",
+            "/topic/pause?topic=nope",
+            b"",
+            404,
+            "TOPIC_NOT_FOUND",
+        ),
+        ("POST", "/topic/unpause", b"", 400, "MISSING_ARG_TOPIC"),
+    ])
+    .await;
 }
 
 // ---------------------------------------------------------------- /channel/*
@@ -879,26 +944,26 @@ async fn channel_argument_errors() {
     n.post("/topic/create?topic=ca", b"").await.expect_empty();
     for action in ["create", "delete", "empty", "pause", "unpause"] {
         let url = |q: &str| format!("/channel/{action}{q}");
-        n.post(&url(""), b"")
-            .await
-            .expect_error(400, "MISSING_ARG_TOPIC");
-        // Channel endpoints say INVALID_ARG_TOPIC where topic endpoints say INVALID_TOPIC.
-        n.post(&url("?topic=a:b&channel=c"), b"")
-            .await
-            .expect_error(400, "INVALID_ARG_TOPIC");
-        n.post(&url("?topic=ca"), b"")
-            .await
-            .expect_error(400, "MISSING_ARG_CHANNEL");
-        n.post(&url("?topic=ca&channel=%24"), b"")
-            .await
-            .expect_error(400, "INVALID_ARG_CHANNEL");
-        n.post(&url("?topic=nope&channel=c"), b"")
-            .await
-            .expect_error(404, "TOPIC_NOT_FOUND");
+        let (missing_topic, bad_topic, missing_channel, bad_channel, no_topic, no_channel) = (
+            url(""),
+            url("?topic=a:b&channel=c"),
+            url("?topic=ca"),
+            url("?topic=ca&channel=%24"),
+            url("?topic=nope&channel=c"),
+            url("?topic=ca&channel=nope"),
+        );
+        n.expect_errors(&[
+            ("POST", &missing_topic, b"", 400, "MISSING_ARG_TOPIC"),
+            // Channel endpoints say INVALID_ARG_TOPIC where topic endpoints say INVALID_TOPIC.
+            ("POST", &bad_topic, b"", 400, "INVALID_ARG_TOPIC"),
+            ("POST", &missing_channel, b"", 400, "MISSING_ARG_CHANNEL"),
+            ("POST", &bad_channel, b"", 400, "INVALID_ARG_CHANNEL"),
+            ("POST", &no_topic, b"", 404, "TOPIC_NOT_FOUND"),
+        ])
+        .await;
         if action != "create" {
-            n.post(&url("?topic=ca&channel=nope"), b"")
-                .await
-                .expect_error(404, "CHANNEL_NOT_FOUND");
+            n.expect_errors(&[("POST", &no_channel, b"", 404, "CHANNEL_NOT_FOUND")])
+                .await;
         }
     }
 }
@@ -1028,15 +1093,13 @@ async fn config_put_lookupd_addresses() {
     n.put("/config/nsqlookupd_tcp_addresses", b"[]")
         .await
         .expect_json(200);
-    n.put("/config/nsqlookupd_tcp_addresses", b"\"127.0.0.1:1\"")
-        .await
-        .expect_error(400, "INVALID_VALUE");
-    n.put("/config/nsqlookupd_tcp_addresses", b"[1]")
-        .await
-        .expect_error(400, "INVALID_VALUE");
-    n.put("/config/nsqlookupd_tcp_addresses", b"")
-        .await
-        .expect_error(413, "INVALID_VALUE");
+    let path = "/config/nsqlookupd_tcp_addresses";
+    n.expect_errors(&[
+        ("PUT", path, b"\"127.0.0.1:1\"", 400, "INVALID_VALUE"),
+        ("PUT", path, b"[1]", 400, "INVALID_VALUE"),
+        ("PUT", path, b"", 413, "INVALID_VALUE"),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -1052,22 +1115,21 @@ async fn config_put_log_level_and_limits() {
         n.put("/config/log_level", b"fatal").await.expect_json(200),
         5
     );
-    n.put("/config/log_level", b"verbose")
-        .await
-        .expect_error(400, "INVALID_VALUE");
-    n.put("/config/log_level", b"info\n")
-        .await
-        .expect_error(400, "INVALID_VALUE");
-    n.put("/config/mem_queue_size", b"5")
-        .await
-        .expect_error(400, "INVALID_OPTION");
-    // Body checks come first, even for an option that cannot be set.
-    n.put("/config/mem_queue_size", b"")
-        .await
-        .expect_error(413, "INVALID_VALUE");
-    n.put("/config/log_level", &[b'd'; 101])
-        .await
-        .expect_error(413, "INVALID_VALUE");
+    n.expect_errors(&[
+        ("PUT", "/config/log_level", b"verbose", 400, "INVALID_VALUE"),
+        ("PUT", "/config/log_level", b"info\n", 400, "INVALID_VALUE"),
+        ("PUT", "/config/mem_queue_size", b"5", 400, "INVALID_OPTION"),
+        // Body checks come first, even for an option that cannot be set.
+        ("PUT", "/config/mem_queue_size", b"", 413, "INVALID_VALUE"),
+        (
+            "PUT",
+            "/config/log_level",
+            &[b'd'; 101],
+            413,
+            "INVALID_VALUE",
+        ),
+    ])
+    .await;
 }
 
 // ---------------------------------------------------------------- /stats

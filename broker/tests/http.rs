@@ -333,13 +333,14 @@ fn sorted(mut k: Vec<&str>) -> Vec<&str> {
 #[tokio::test]
 async fn unknown_path_is_v1_404() {
     let n = Node::start().await;
-    n.expect_errors(&[
+    #[rustfmt::skip]
+    let cases: &[ErrorCase] = &[
         ("GET", "/nope", b"", 404, "NOT_FOUND"),
         ("POST", "/topic/nope?topic=t", b"", 404, "NOT_FOUND"),
         // OPTIONS on an unknown path is a 404 too.
         ("OPTIONS", "/nope", b"", 404, "NOT_FOUND"),
-    ])
-    .await;
+    ];
+    n.expect_errors(cases).await;
 }
 
 #[tokio::test]
@@ -386,27 +387,16 @@ async fn trailing_slash_and_case_are_redirected() {
 #[tokio::test]
 async fn unparsable_query_is_invalid_request() {
     let n = Node::start().await;
-    n.expect_errors(&[
-        (
-            "POST",
-            "/topic/create?topic=a;b",
-            b"",
-            400,
-            "INVALID_REQUEST",
-        ),
-        (
-            "POST",
-            "/channel/create?topic=%zz&channel=c",
-            b"",
-            400,
-            "INVALID_REQUEST",
-        ),
+    #[rustfmt::skip]
+    let cases: &[ErrorCase] = &[
+        ("POST", "/topic/create?topic=a;b", b"", 400, "INVALID_REQUEST"),
+        ("POST", "/channel/create?topic=%zz&channel=c", b"", 400, "INVALID_REQUEST"),
         ("GET", "/stats?topic=%", b"", 400, "INVALID_REQUEST"),
         ("POST", "/mpub?topic=t;x", b"a", 400, "INVALID_REQUEST"),
         // /pub checks its body first.
         ("POST", "/pub?topic=%zz", b"a", 400, "INVALID_REQUEST"),
-    ])
-    .await;
+    ];
+    n.expect_errors(cases).await;
 }
 
 #[tokio::test]
@@ -593,15 +583,16 @@ async fn pub_body_limits() {
 async fn pub_topic_errors_come_after_body_errors() {
     let n = Node::start().await;
     let too_long = format!("/pub?topic={}", "x".repeat(65));
-    n.expect_errors(&[
+    #[rustfmt::skip]
+    let cases: &[ErrorCase] = &[
         ("POST", "/pub", b"x", 400, "MISSING_ARG_TOPIC"),
         ("POST", "/pub?topic=bad/name", b"x", 400, "INVALID_TOPIC"),
         ("POST", "/pub?topic=", b"x", 400, "INVALID_TOPIC"),
         ("POST", &too_long, b"x", 400, "INVALID_TOPIC"),
         ("POST", "/pub", b"", 400, "MSG_EMPTY"),
         ("POST", "/pub?topic=bad/name", b"", 400, "MSG_EMPTY"),
-    ])
-    .await;
+    ];
+    n.expect_errors(cases).await;
 }
 
 #[tokio::test]
@@ -737,19 +728,14 @@ async fn mpub_text_limits() {
 #[tokio::test]
 async fn mpub_topic_errors() {
     let n = Node::start().await;
-    n.expect_errors(&[
+    #[rustfmt::skip]
+    let cases: &[ErrorCase] = &[
         ("POST", "/mpub", b"a", 400, "MISSING_ARG_TOPIC"),
         ("POST", "/mpub?topic=no*pe", b"a", 400, "INVALID_TOPIC"),
         // /mpub checks the topic before the body, and creates it before reading the body.
-        (
-            "POST",
-            "/mpub?topic=made&binary=1",
-            b"\x00",
-            413,
-            "BAD_BODY",
-        ),
-    ])
-    .await;
+        ("POST", "/mpub?topic=made&binary=1", b"\x00", 413, "BAD_BODY"),
+    ];
+    n.expect_errors(cases).await;
     assert!(n.nsqd().topic("made").is_some());
 }
 
@@ -820,17 +806,12 @@ async fn topic_create() {
     n.post("/topic/create?topic=tc", b"").await.expect_empty();
     n.post("/topic/create?topic=tc", b"").await.expect_empty();
     assert!(n.nsqd().topic("tc").is_some());
-    n.expect_errors(&[
+    #[rustfmt::skip]
+    let cases: &[ErrorCase] = &[
         ("POST", "/topic/create", b"", 400, "MISSING_ARG_TOPIC"),
-        (
-            "POST",
-            "/topic/create?topic=b%20ad",
-            b"",
-            400,
-            "INVALID_TOPIC",
-        ),
-    ])
-    .await;
+        ("POST", "/topic/create?topic=b%20ad", b"", 400, "INVALID_TOPIC"),
+    ];
+    n.expect_errors(cases).await;
 }
 
 #[tokio::test]
@@ -841,25 +822,14 @@ async fn topic_delete() {
     n.post("/topic/delete?topic=td", b"").await.expect_empty();
     assert!(n.nsqd().topic("td").is_none());
     c.expect_closed().await;
-    n.expect_errors(&[
-        (
-            "POST",
-            "/topic/delete?topic=td",
-            b"",
-            404,
-            "TOPIC_NOT_FOUND",
-        ),
+    #[rustfmt::skip]
+    let cases: &[ErrorCase] = &[
+        ("POST", "/topic/delete?topic=td", b"", 404, "TOPIC_NOT_FOUND"),
         // No name validation: an invalid name is simply not found.
-        (
-            "POST",
-            "/topic/delete?topic=in%20valid",
-            b"",
-            404,
-            "TOPIC_NOT_FOUND",
-        ),
+        ("POST", "/topic/delete?topic=in%20valid", b"", 404, "TOPIC_NOT_FOUND"),
         ("POST", "/topic/delete", b"", 400, "MISSING_ARG_TOPIC"),
-    ])
-    .await;
+    ];
+    n.expect_errors(cases).await;
 }
 
 #[tokio::test]
@@ -870,18 +840,13 @@ async fn topic_empty() {
     assert_eq!(n.nsqd().topic("te").unwrap().depth(), 3);
     n.post("/topic/empty?topic=te", b"").await.expect_empty();
     assert_eq!(n.nsqd().topic("te").unwrap().depth(), 0);
-    n.expect_errors(&[
-        (
-            "POST",
-            "/topic/empty?topic=missing",
-            b"",
-            404,
-            "TOPIC_NOT_FOUND",
-        ),
+    #[rustfmt::skip]
+    let cases: &[ErrorCase] = &[
+        ("POST", "/topic/empty?topic=missing", b"", 404, "TOPIC_NOT_FOUND"),
         ("POST", "/topic/empty?topic=bad!", b"", 400, "INVALID_TOPIC"),
         ("POST", "/topic/empty", b"", 400, "MISSING_ARG_TOPIC"),
-    ])
-    .await;
+    ];
+    n.expect_errors(cases).await;
 }
 
 #[tokio::test]
@@ -907,17 +872,12 @@ async fn topic_pause_and_unpause() {
     let mut c = consumer(&n, "tp", "c", 1).await;
     assert_eq!(&c.expect_message().await.body[..], b"held");
 
-    n.expect_errors(&[
-        (
-            "POST",
-            "/topic/pause?topic=nope",
-            b"",
-            404,
-            "TOPIC_NOT_FOUND",
-        ),
+    #[rustfmt::skip]
+    let cases: &[ErrorCase] = &[
+        ("POST", "/topic/pause?topic=nope", b"", 404, "TOPIC_NOT_FOUND"),
         ("POST", "/topic/unpause", b"", 400, "MISSING_ARG_TOPIC"),
-    ])
-    .await;
+    ];
+    n.expect_errors(cases).await;
 }
 
 // ---------------------------------------------------------------- /channel/*
@@ -952,15 +912,16 @@ async fn channel_argument_errors() {
             url("?topic=nope&channel=c"),
             url("?topic=ca&channel=nope"),
         );
-        n.expect_errors(&[
+        #[rustfmt::skip]
+        let cases: &[ErrorCase] = &[
             ("POST", &missing_topic, b"", 400, "MISSING_ARG_TOPIC"),
             // Channel endpoints say INVALID_ARG_TOPIC where topic endpoints say INVALID_TOPIC.
             ("POST", &bad_topic, b"", 400, "INVALID_ARG_TOPIC"),
             ("POST", &missing_channel, b"", 400, "MISSING_ARG_CHANNEL"),
             ("POST", &bad_channel, b"", 400, "INVALID_ARG_CHANNEL"),
             ("POST", &no_topic, b"", 404, "TOPIC_NOT_FOUND"),
-        ])
-        .await;
+        ];
+        n.expect_errors(cases).await;
         if action != "create" {
             n.expect_errors(&[("POST", &no_channel, b"", 404, "CHANNEL_NOT_FOUND")])
                 .await;
@@ -1094,12 +1055,13 @@ async fn config_put_lookupd_addresses() {
         .await
         .expect_json(200);
     let path = "/config/nsqlookupd_tcp_addresses";
-    n.expect_errors(&[
+    #[rustfmt::skip]
+    let cases: &[ErrorCase] = &[
         ("PUT", path, b"\"127.0.0.1:1\"", 400, "INVALID_VALUE"),
         ("PUT", path, b"[1]", 400, "INVALID_VALUE"),
         ("PUT", path, b"", 413, "INVALID_VALUE"),
-    ])
-    .await;
+    ];
+    n.expect_errors(cases).await;
 }
 
 #[tokio::test]
@@ -1115,21 +1077,16 @@ async fn config_put_log_level_and_limits() {
         n.put("/config/log_level", b"fatal").await.expect_json(200),
         5
     );
-    n.expect_errors(&[
+    #[rustfmt::skip]
+    let cases: &[ErrorCase] = &[
         ("PUT", "/config/log_level", b"verbose", 400, "INVALID_VALUE"),
         ("PUT", "/config/log_level", b"info\n", 400, "INVALID_VALUE"),
         ("PUT", "/config/mem_queue_size", b"5", 400, "INVALID_OPTION"),
         // Body checks come first, even for an option that cannot be set.
         ("PUT", "/config/mem_queue_size", b"", 413, "INVALID_VALUE"),
-        (
-            "PUT",
-            "/config/log_level",
-            &[b'd'; 101],
-            413,
-            "INVALID_VALUE",
-        ),
-    ])
-    .await;
+        ("PUT", "/config/log_level", &[b'd'; 101], 413, "INVALID_VALUE"),
+    ];
+    n.expect_errors(cases).await;
 }
 
 // ---------------------------------------------------------------- /stats

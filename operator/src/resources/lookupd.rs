@@ -4,11 +4,13 @@
 use k8s_openapi::api::apps::v1::{
     RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy,
 };
-use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::labels::{self, COMPONENT_LOOKUPD};
-use super::pod::{apply_pod_options, container_security_context, downward_env, ping_probe};
+use super::pod::{
+    apply_pod_options, container_security_context, downward_env, ping_probe, pod_template,
+};
 use super::{DefaultImages, Owner, LOOKUPD_HTTP_PORT, LOOKUPD_TCP_PORT};
 use crate::crd::NsqCluster;
 
@@ -94,19 +96,7 @@ pub fn statefulset(cluster: &NsqCluster, owner: &Owner, images: &DefaultImages) 
                     ..RollingUpdateStatefulSetStrategy::default()
                 }),
             }),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels::pod(
-                        &names.cluster,
-                        COMPONENT_LOOKUPD,
-                        &spec.pod.labels,
-                    )),
-                    annotations: (!spec.pod.annotations.is_empty())
-                        .then(|| spec.pod.annotations.clone()),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(pod_spec),
-            },
+            template: pod_template(&names.cluster, COMPONENT_LOOKUPD, &spec.pod, pod_spec),
             ..StatefulSetSpec::default()
         },
         status: None,

@@ -8,13 +8,15 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec,
-    PodTemplateSpec, VolumeMount, VolumeResourceRequirements,
+    VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::labels::{self, COMPONENT_NSQD};
-use super::pod::{apply_pod_options, container_security_context, downward_env, ping_probe};
+use super::pod::{
+    apply_pod_options, container_security_context, downward_env, ping_probe, pod_template,
+};
 use super::{DefaultImages, Owner, NSQD_HTTP_PORT, NSQD_TCP_PORT};
 use crate::crd::cluster::{NsqdSettings, ReclaimPolicy};
 use crate::crd::NsqCluster;
@@ -203,19 +205,7 @@ pub fn statefulset(
                 },
             ),
             volume_claim_templates: Some(vec![claim]),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels::pod(
-                        &names.cluster,
-                        COMPONENT_NSQD,
-                        &spec.pod.labels,
-                    )),
-                    annotations: (!spec.pod.annotations.is_empty())
-                        .then(|| spec.pod.annotations.clone()),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(pod_spec),
-            },
+            template: pod_template(&names.cluster, COMPONENT_NSQD, &spec.pod, pod_spec),
             ..StatefulSetSpec::default()
         },
         status: None,

@@ -121,6 +121,23 @@ pub fn container_security_context(opts: &PodOptions) -> SecurityContext {
         .unwrap_or_else(restricted_container_security_context)
 }
 
+/// A pod template: the component's labels plus the user's pod labels and annotations.
+pub fn pod_template(
+    cluster: &str,
+    component: &str,
+    opts: &PodOptions,
+    spec: PodSpec,
+) -> k8s_openapi::api::core::v1::PodTemplateSpec {
+    k8s_openapi::api::core::v1::PodTemplateSpec {
+        metadata: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            labels: Some(super::labels::pod(cluster, component, &opts.labels)),
+            annotations: (!opts.annotations.is_empty()).then(|| opts.annotations.clone()),
+            ..Default::default()
+        }),
+        spec: Some(spec),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
